@@ -1,0 +1,112 @@
+"""Finish a bake: prune the other kind's files, fill RULES.md or NOTES.md, git init, say what's next.
+
+Filling calls the generated package's own functions (rules.py, notes.py), so
+`make rules` / `make notes` later do exactly what the bake did.
+"""
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# Files only one kind uses; the bake deletes the other kind's. The template's tests import this.
+KIND_FILES = {
+    "kaggle": [
+        "RULES.md",
+        "make/kaggle.mk",
+        "src/{package}/kaggle_api.py",
+        "src/{package}/kaggle_data.py",
+        "src/{package}/rules.py",
+        "src/{package}/submission.py",
+        "tests/fake_kaggle.py",
+        "tests/test_kaggle_data.py",
+        "tests/test_rules.py",
+        "tests/test_submission.py",
+    ],
+    "paper": [
+        "NOTES.md",
+        "make/paper.mk",
+        "src/{package}/compare.py",
+        "src/{package}/notes.py",
+        "src/{package}/paper_data.py",
+        "tests/fake_arxiv.py",
+        "tests/test_notes.py",
+        "tests/test_compare.py",
+    ],
+}
+# What fills each kind's document: (module, function, the command that retries it).
+FILLERS = {"kaggle": ("rules", "write_rules", "make rules"), "paper": ("notes", "write_notes", "make notes")}
+
+
+def prune(root, kind, package):
+    """Delete every file that belongs to the other kind."""
+    for other, files in KIND_FILES.items():
+        if other == kind:
+            continue
+        for name in files:
+            path = root / name.format(package=package)
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def fill(root, kind, package):
+    """Fill the kind's document with live metadata; offline or without the deps, say how to later."""
+    module_name, function, retry = FILLERS[kind]
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the fresh project
+    sys.path.insert(0, str(root / "src"))
+    try:
+        config = importlib.import_module(f"{package}.config")
+        module = importlib.import_module(f"{package}.{module_name}")
+        return getattr(module, function)(config.load(root / "config.toml"))
+    except ImportError as exc:
+        return f"skipped filling: {exc.name or exc} is not installed here (run `make setup`, then `{retry}`)"
+    except Exception as exc:  # noqa: BLE001 - a bake must never fail on the network
+        return f"skipped filling: {exc} (run `{retry}` later)"
+    finally:
+        sys.path.remove(str(root / "src"))
+
+
+def git_init(root):
+    """Initialise a repository with one commit; a missing git or identity only skips the commit."""
+    if not shutil.which("git"):
+        return "git: not installed; skipped `git init`"
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    done = git("commit", "-q", "-m", "Start from mlstarter")
+    if done.returncode:
+        return "git: repository created, first commit skipped (set git user.name/user.email, then `git commit`)"
+    return "git: repository created with a first commit"
+
+
+def main(answers):
+    root = Path.cwd()
+    kind, package = answers["__kind"], answers["__package"]
+    prune(root, kind, package)
+    document = "RULES.md" if kind == "kaggle" else "NOTES.md"
+    lines = [f"{document}: {fill(root, kind, package)}"]
+    if answers["git_init"] in (True, "yes", "y", "true", "1"):
+        lines.append(git_init(root))
+    what = f"Kaggle competition {answers['__competition']}" if kind == "kaggle" else f"arXiv paper {answers['__paper']}"
+    steps = "make data train predict" if kind == "kaggle" else "make notes data train compare"
+    lines += [
+        "",
+        f"Created {answers['project']}/ for the {what}. Next:",
+        f"  cd {answers['project']}",
+        "  make setup      # .venv with torch, fastai and the kaggle/arxiv clients",
+        "  make doctor     # Python, GPU, credentials and data in one table",
+        f"  {steps}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

@@ -1,0 +1,1 @@
+"""A project made by mlstarter: `python -m <package> --help` lists its commands."""
