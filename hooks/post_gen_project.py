@@ -16,11 +16,9 @@ KIND_FILES = {
     "kaggle": [
         "RULES.md",
         "make/kaggle.mk",
-        "src/{package}/kaggle_api.py",
         "src/{package}/kaggle_data.py",
         "src/{package}/rules.py",
         "src/{package}/submission.py",
-        "tests/fake_kaggle.py",
         "tests/test_kaggle_data.py",
         "tests/test_rules.py",
         "tests/test_submission.py",
