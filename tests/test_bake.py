@@ -1,0 +1,133 @@
+"""Baking: every option combination gives a clean project whose own checks pass."""
+
+import itertools
+import re
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from conftest import BIN, files_of
+
+KINDS = {"kaggle": "digit-recognizer", "paper": "1512.03385"}
+BACKBONES = ["resnet18", "resnet34", "resnet50"]
+
+# The exact files each kind bakes: a file missing or left over is a pruning bug.
+COMMON = [
+    ".gitignore",
+    "Makefile",
+    "README.md",
+    "config.toml",
+    "pyproject.toml",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/__main__.py",
+    "src/{pkg}/cli.py",
+    "src/{pkg}/config.py",
+    "src/{pkg}/doctor.py",
+    "src/{pkg}/errors.py",
+    "src/{pkg}/files.py",
+    "src/{pkg}/ids.py",
+    "src/{pkg}/kaggle_api.py",
+    "src/{pkg}/baseline.py",
+    "src/{pkg}/smoke.py",
+    "tests/conftest.py",
+    "tests/test_cli.py",
+    "tests/test_config.py",
+    "tests/test_ids.py",
+]
+ONLY = {
+    "kaggle": [
+        "RULES.md",
+        "make/kaggle.mk",
+        "src/{pkg}/kaggle_data.py",
+        "src/{pkg}/rules.py",
+        "src/{pkg}/submission.py",
+    ],
+    "paper": [
+        "NOTES.md",
+        "make/paper.mk",
+        "src/{pkg}/compare.py",
+        "src/{pkg}/notes.py",
+        "src/{pkg}/paper_data.py",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "kind, backbone, git_init",
+    list(itertools.product(KINDS, BACKBONES, [True, False])),
+    ids=lambda v: str(v).lower() if isinstance(v, bool) else v,
+)
+def test_every_kind_backbone_and_git_choice_bakes(bake, kind, backbone, git_init):
+    """Each combination a user can pick gives a project that records exactly those answers."""
+    root = bake(source=KINDS[kind], backbone=backbone, git_init=git_init)
+    config = tomllib.loads((root / "config.toml").read_text())
+    assert config["project"]["kind"] == kind
+    assert config["model"]["arch"] == backbone
+    assert (root / ".git").is_dir() is git_init
+    if git_init:
+        log = subprocess.run(["git", "log", "--oneline"], cwd=root, capture_output=True, text=True)
+        assert "Start from mlstarter" in log.stdout
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
+        assert status.stdout == "", "the first commit must hold every generated file"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_bakes_exactly_its_files(bake, kind):
+    """Render-then-prune leaves the kind's files and nothing of the other kind."""
+    root = bake(source=KINDS[kind], git_init=False)
+    pkg = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
+    expected = sorted(name.format(pkg=pkg) for name in COMMON + ONLY[kind])
+    assert files_of(root) == expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_template_code_is_left_in_any_file(bake, kind):
+    """A stray `{{` or `{%` would be a rendering bug the user meets later."""
+    root = bake(source=KINDS[kind], git_init=False)
+    for name in files_of(root):
+        text = (root / name).read_text(encoding="utf-8")
+        for marker in ("{{", "{%", "{#", "cookiecutter."):
+            assert marker not in text, f"{marker!r} left in {name}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_baked_project_passes_ruff(bake, kind):
+    """What a user gets is clean under their own linter settings."""
+    root = bake(source=KINDS[kind], git_init=False)
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run([str(BIN / "ruff"), *args], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_baked_projects_own_tests_pass(bake, kind, tmp_path):
+    """The generated suite (training included) is green out of the box."""
+    root = bake(source=KINDS[kind], git_init=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pt'}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(root / "src")},
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert re.search(r"\d+ passed", done.stdout)
+
+
+@pytest.mark.parametrize(
+    "source, kind, ident, folder",
+    [
+        ("https://www.kaggle.com/competitions/titanic/overview", "kaggle", "titanic", "titanic"),
+        ("https://arxiv.org/pdf/2107.05580v2", "paper", "2107.05580v2", "arxiv-2107.05580"),
+        ("hep-th/9901001", "paper", "hep-th/9901001", "arxiv-hep-th-9901001"),
+    ],
+)
+def test_pasted_urls_are_normalised_into_config(bake, source, kind, ident, folder):
+    """Users paste what their browser shows; the project records the clean id."""
+    root = bake(source=source, git_init=False)
+    assert root.name == folder
+    project = tomllib.loads((root / "config.toml").read_text())["project"]
+    assert project["kind"] == kind
+    assert project["competition" if kind == "kaggle" else "paper"] == ident
