@@ -14,7 +14,9 @@ BACKBONES = ["resnet18", "resnet34", "resnet50"]
 
 # The exact files each kind bakes: a file missing or left over is a pruning bug.
 COMMON = [
+    ".github/workflows/tests.yml",
     ".gitignore",
+    ".pre-commit-config.yaml",
     "Makefile",
     "README.md",
     "config.toml",
