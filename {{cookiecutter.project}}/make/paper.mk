@@ -1,8 +1,8 @@
 # Paper-only targets (a Kaggle project has no such file).
 .PHONY: notes compare
 
-notes:  ## write or refresh NOTES.md from arXiv (your text kept)
-	$(RUN) notes
+notes:  ## write or refresh NOTES.md from arXiv (your text kept); PAPER=<id> switches paper
+	$(RUN) notes $(PAPER)
 
 compare:  ## our numbers beside the paper's, recorded in NOTES.md
 	$(RUN) compare $(if $(RUN_ID),--run $(RUN_ID))
