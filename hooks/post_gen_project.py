@@ -32,6 +32,7 @@ KIND_FILES = {
         "tests/fake_arxiv.py",
         "tests/test_notes.py",
         "tests/test_compare.py",
+        "tests/test_paper_data.py",
     ],
 }
 # What fills each kind's document: (module, function, the command that retries it).
