@@ -141,6 +141,16 @@ def write_notes(cfg, paper: str | None = None) -> str:
     return f"{NOTES}: {what}; {BIB} written ({took:.1f} s)"
 
 
+def user_start(text: str) -> int:
+    """Where the user's part of NOTES.md begins: after the generated block (0 when there is none)."""
+    begin = BEGIN_RE.search(text)
+    if begin is None:
+        return 0
+    end_line = END.format(key=begin["key"])
+    end = text.find(end_line, begin.end())
+    return end + len(end_line) if end >= 0 else 0
+
+
 def skeleton(ident: str) -> str:
     """NOTES.md before its first fetch: the placeholder block, then the user's sections."""
     return _block(ident, PLACEHOLDER) + "\n\n" + USER_SECTIONS
