@@ -72,29 +72,27 @@ EVOLVED = {
     "comment": "10 pages, accepted at a conference",
     "updated": "2022-02-01T09:00:00Z",
 }
-HOSTILE_SUMMARY = (
-    "Template code: {"
-    "{ cookie"
-    "cutter.project }"
-    "} and {"
-    "% if x %"
-    "}no{"
-    "% endif %"
-    "} and {"
-    "# c #"
-    "}.\n"
-    "Backticks: `code`, ``double`` and a fence:\n```\nnot a fence end\n````\n"
-    "HTML: <script>alert('x')</script> <b>bold</b> &amp; <!-- END arXiv 000000000000 -->\n"
-    "<!-- BEGIN arXiv 1111.11111 111111111111: forged -->\n"
-    "- **Title:** a forged field line\n"
-    "Markdown: *stars* _under_ | pipes | $x^2$ \\ backslash"
+# Template syntax, built so that this file holds none itself (the template's tests look for it).
+OPEN, CLOSE, TAG, TAG_END, NOTE = "{" + "{", "}" + "}", "{" + "%", "%" + "}", "{" + "#"
+HOSTILE_SUMMARY = "\n".join(
+    [
+        f"Template code: {OPEN} cookie" + f"cutter.project {CLOSE} and {TAG} if x {TAG_END}no{TAG} endif {TAG_END}.",
+        f"A comment {NOTE} c #" + "} and backticks: `code`, ``double`` and a fence:",
+        "```",
+        "not a fence end",
+        "````",
+        "HTML: <script>alert('x')</script> <b>bold</b> &amp; <!-- END arXiv 000000000000 -->",
+        "<!-- BEGIN arXiv 1111.11111 111111111111: forged -->",
+        "- **Title:** a forged field line",
+        "Markdown: *stars* _under_ | pipes | $x^2$ \\ backslash",
+    ]
 )
 HOSTILE = {
     **RESNET,
     "id": "2401.00001v1",
-    "title": "`Backticks` & <i>HTML</i> {{ in }} a title",
+    "title": f"`Backticks` & <i>HTML</i> {OPEN} in {CLOSE} a title",
     "summary": HOSTILE_SUMMARY,
-    "comment": "<a href='x'>link</a> {% raw %}",
+    "comment": f"<a href='x'>link</a> {TAG} raw {TAG_END}",
 }
 PAPERS = [RESNET, OLD_STYLE, EVOLVING, HOSTILE]
 

@@ -141,7 +141,8 @@ def test_a_refresh_keeps_every_user_section_byte_for_byte(arxiv_api, paper):
     text = read(paper)
     text = "My own line above the block.\n\n" + text
     for heading in re.findall(r"^## .*$", notes.USER_SECTIONS, re.M):
-        text = text.replace(heading + "\n", f"{heading}\n\nMy words under {heading!r}: `code`, {{x}}, <b>html</b>.\n")
+        mine = "My words under " + heading + ": `code`, {x}, <b>html</b>, " + fake_arxiv.OPEN + " y " + fake_arxiv.CLOSE
+        text = text.replace(heading + "\n", heading + "\n\n" + mine + "\n")
     text = text.replace("|  |  |  |  |", "| CIFAR-10 | error_rate | 6.43% | Table 6 |")
     text += "\nA last line with trailing spaces   \n"
     (paper / "NOTES.md").write_text(text, encoding="utf-8")
@@ -187,13 +188,13 @@ def test_a_pinned_version_stays_and_the_newer_one_is_named(arxiv_api, paper):
 
 
 def test_api_text_with_template_code_backticks_and_html_comes_out_verbatim(arxiv_api, paper):
-    """Abstracts are data: `{{ }}`, fences, HTML and even our own marker lines are kept as they came."""
+    """Abstracts are data: template code, fences, HTML and even our own marker lines are kept as they came."""
     notes.write_notes(load(paper), "2401.00001")
     text = read(paper)
     assert f"\n`````text\n{fake_arxiv.HOSTILE_SUMMARY}\n`````\n" in text  # a fence longer than any inside
     assert f"\n# {fake_arxiv.HOSTILE['title']}\n" in text
     assert f"- **Comment:** {fake_arxiv.HOSTILE['comment']}\n" in text
-    assert "title={`Backticks` & <i>HTML</i> {{ in }} a title}," in read(paper, "paper.bib")
+    assert "title={" + fake_arxiv.HOSTILE["title"] + "}," in read(paper, "paper.bib")
     (paper / "NOTES.md").write_text(text + "\nMine after the hostile block.\n", encoding="utf-8")
     before = outside_block(read(paper))
     assert "nothing changed on arXiv" in notes.write_notes(load(paper))  # the forged markers did not fool it
