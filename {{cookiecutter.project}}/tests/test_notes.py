@@ -68,7 +68,7 @@ def test_the_first_fetch_fills_every_field_of_the_paper(arxiv_api, paper):
     """Title, authors, version, categories, dates, DOI, journal ref, comment, links, abstract: all from the API."""
     summary = notes.write_notes(load(paper))
     text = read(paper)
-    assert summary.startswith("NOTES.md: filled in from arXiv 1512.03385v1 (Deep Residual Learning")
+    assert summary.startswith("filled in from arXiv 1512.03385v1 (Deep Residual Learning")
     assert text.startswith("<!-- BEGIN arXiv 1512.03385v1 ")
     for line in [
         "# Deep Residual Learning for Image Recognition",
@@ -162,7 +162,11 @@ def test_a_new_version_between_two_fetches_is_reported_with_what_changed(arxiv_a
     assert "- **arXiv:** 2107.05580v1 (" in read(paper)
     arxiv_api.add(fake_arxiv.EVOLVED)
     summary = notes.write_notes(load(paper))
-    assert "refreshed from arXiv 2107.05580v2: new version v2 (was v1); updated, comment, abstract changed" in summary
+    assert (
+        "refreshed from arXiv 2107.05580v2: new version v2 (was v1); updated, comment, abstract changed; "
+        + ("BibTeX key now hopper2022paperwillchange (was hopper2021paperwillchange: update your citations)")
+        in summary
+    )
     text = read(paper)
     assert "The second version, with results on ImageNet." in text and "The first version." not in text
     assert text.startswith("<!-- BEGIN arXiv 2107.05580v2 ")
@@ -350,7 +354,7 @@ def test_a_notes_file_without_the_block_gets_it_on_top(arxiv_api, paper):
 
 def test_a_missing_notes_file_is_written_with_every_section(arxiv_api, paper):
     (paper / "NOTES.md").unlink()
-    assert "written for arXiv 1512.03385v1" in notes.write_notes(load(paper))
+    assert "created for arXiv 1512.03385v1" in notes.write_notes(load(paper))
     assert read(paper).endswith(notes.USER_SECTIONS)
 
 
@@ -359,7 +363,7 @@ def test_the_cli_prints_one_line_and_routes_errors_to_exit_code_2(arxiv_api, pap
     env = fake_arxiv.environment(arxiv_api, tmp_path / "cache")
     done = run_cli("notes", cwd=paper, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("NOTES.md: filled in from arXiv 1512.03385v1") and done.stdout.count("\n") == 1
+    assert done.stdout.startswith("filled in from arXiv 1512.03385v1") and done.stdout.count("\n") == 1
     done = run_cli("notes", "1512.3385", cwd=paper, env=env)
     assert done.returncode == 2
     assert done.stderr.startswith("error: '1512.3385' is not an arXiv id (e.g. 1512.03385")

@@ -138,7 +138,7 @@ def write_notes(cfg, paper: str | None = None) -> str:
     if version and latest > version:
         what += f"; v{latest} is the latest (`make notes PAPER={base}v{latest}` moves to it)"
     took = time.monotonic() - started
-    return f"{NOTES}: {what}; {BIB} written ({took:.1f} s)"
+    return f"{what}; {NOTES} and {BIB} written ({took:.1f} s)"
 
 
 def user_start(text: str) -> int:
@@ -446,7 +446,7 @@ def _normal(body: str) -> str:
 def _what_changed(old_text, old_ident, old_body, ident, body) -> str:
     title = _fields(body)["Title"]
     if old_text is None:
-        return f"written for arXiv {ident} ({title})"
+        return f"created for arXiv {ident} ({title})"
     if old_body is None:
         return f"arXiv {ident} ({title}) added on top of your text"
     old_body = _normal(old_body)
@@ -461,9 +461,11 @@ def _what_changed(old_text, old_ident, old_body, ident, body) -> str:
         word = "new" if (version or 0) > (old_version or 0) else "older"
         changes.append(f"{word} version v{version} (was v{old_version})")
     before, after = _fields(old_body), _fields(body)
-    changed = [k for k in after if k not in ("arXiv", "Links", "Fetched") and before.get(k) != after[k]]
+    changed = [k for k in after if k not in ("arXiv", "Links", "Fetched", "BibTeX key") and before.get(k) != after[k]]
     if old_base == base and changed:
         changes.append(", ".join(changed).lower() + " changed")
+    if before.get("BibTeX key") and before["BibTeX key"] != after["BibTeX key"]:
+        changes.append(f"BibTeX key now {after['BibTeX key']} (was {before['BibTeX key']}: update your citations)")
     summary = "; ".join(changes) or "nothing changed on arXiv"
     return f"refreshed from arXiv {ident}: {summary}; your text kept"
 
@@ -479,6 +481,8 @@ def _fields(body: str) -> dict[str, str]:
         fence = re.match(r"`+", lines[0])[0]
         closing = lines.index(fence, 1) if fence in lines[1:] else len(lines)
         fields["Abstract"] = "\n".join(lines[1:closing])
+    keys = re.findall(r"^@misc\{([^,\n]*),$", rest, re.M)
+    fields["BibTeX key"] = keys[-1] if keys else ""
     return fields
 
 
