@@ -172,8 +172,14 @@ def record(text: str, run_id: str, entry: str) -> str:
 
 def _entry(run_id: str, settings: dict, trained: str, table: str) -> str:
     model = settings.get("model", {})
-    parts = [model.get("arch"), f"{model['size']} px" if model.get("size") else "", f"{model.get('epochs')} epochs"]
-    how = ", ".join(p for p in parts if p and "None" not in p) or "settings in its config.json"
+    epochs = model.get("epochs")
+    parts = [
+        model.get("arch"),
+        "random init" if model.get("pretrained") is False else "",
+        f"{model['size']} px" if model.get("size") else "",
+        f"{epochs} epoch{'' if epochs == 1 else 's'}" if isinstance(epochs, int) else "",
+    ]
+    how = ", ".join(p for p in parts if p) or "settings in its config.json"
     if trained:
         how += f" on {_dataset_name(trained)}"
     return (
