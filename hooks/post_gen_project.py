@@ -64,7 +64,8 @@ def fill(root, kind, package):
     except ImportError as exc:
         return f"skipped filling: {exc.name or exc} is not installed here (run `make setup`, then `{retry}`)"
     except Exception as exc:  # noqa: BLE001 - a bake must never fail on the network
-        return f"skipped filling: {exc} (run `{retry}` later)"
+        hint = "" if retry in str(exc) else f" (run `{retry}` later)"
+        return f"skipped filling: {exc}{hint}"
     finally:
         sys.path.remove(str(root / "src"))
 
