@@ -121,7 +121,10 @@ def _check_type(pd, name: str, column: str, expected, given) -> None:
         else:
             wrong = given[pd.to_numeric(given, errors="coerce").isna()]
         examples = list(wrong[:SHOWN] if len(wrong) else given[:SHOWN])
-        raise ProjectError(f"{name}: {column} should hold {kind} like sample_submission.csv, found {examples}")
+        raise ProjectError(
+            f"{name}: {column} should hold {kind} like sample_submission.csv, found {examples} "
+            f"(convert the column, e.g. df[{column!r}].astype(int) for whole numbers)"
+        )
 
 
 def submit(cfg, file=None, message=None, yes: bool = False) -> str:
