@@ -66,10 +66,10 @@ def _fetch(cfg, slug: str, force: bool) -> str:
     else:
         archive, origin = _download(cfg, slug, force), "Kaggle"
     files = _unpack(cfg, archive, raw, manifest, from_kaggle=by_hand is None)
-    record = {"competition": slug, "source": origin, "archive": _stamp(cfg, by_hand), "files": files}
-    write_text(raw / MANIFEST, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    new = {"competition": slug, "source": origin, "archive": _stamp(cfg, by_hand), "files": files}
+    write_text(raw / MANIFEST, json.dumps(new, indent=1, sort_keys=True) + "\n")  # last: it says "complete"
     shutil.rmtree(raw / STAGING, ignore_errors=True)
-    return f"{slug}: {_count(record)} from {origin} into {_rel(cfg, raw)} (sha256 in {_rel(cfg, raw / MANIFEST)})"
+    return f"{slug}: {_count(new)} from {origin} into {_rel(cfg, raw)} (sha256 in {_rel(cfg, raw / MANIFEST)})"
 
 
 def read_manifest(raw: Path) -> dict | None:
