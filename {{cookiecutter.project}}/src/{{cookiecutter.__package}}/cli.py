@@ -37,10 +37,21 @@ def data(cfg, args):
 
 def train(cfg, args):
     """Train the pretrained-ResNet baseline; writes runs/<id>/."""
+    if args.gpus and args.gpus > 1 and not _module("gpu").launched():
+        return _module("gpu").launch(cfg, args.gpus, _train_argv(args))
     cfg = cfg.override("model", epochs=args.epochs, size=args.size, arch=args.arch, bs=args.bs, lr=args.lr)
     if args.no_pretrained:
         cfg = cfg.override("model", pretrained=False)
     return _module("baseline").train(cfg, dry_run=args.dry_run)
+
+
+def _train_argv(args) -> list[str]:
+    """The same train command again, for each process that `accelerate launch` starts."""
+    argv = (["--config", args.config] if args.config else []) + ["train"]
+    for name in ("epochs", "size", "arch", "bs", "lr"):
+        if getattr(args, name) is not None:
+            argv += [f"--{name}", str(getattr(args, name))]
+    return argv + (["--no-pretrained"] if args.no_pretrained else [])
 
 
 def predict(cfg, args):
@@ -88,6 +99,7 @@ COMMANDS = {
             ("--lr", {"type": float, "help": "learning rate; 0 runs lr_find (config: model.lr)"}),
             ("--no-pretrained", {"action": "store_true", "help": "start from random weights"}),
             ("--dry-run", {"action": "store_true", "help": "build data and model, print them, do not train"}),
+            ("--gpus", {"type": int, "help": "train on N GPUs through `accelerate launch` (make train GPUS=N)"}),
         ],
     ),
     "predict": (predict, "baseline", [("--run", {"help": "run id under runs/ (default: latest finished)"})]),
