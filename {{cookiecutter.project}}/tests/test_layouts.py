@@ -1,0 +1,160 @@
+"""layouts: real Kaggle and fastai file layouts are recognised, recorded and read back as images."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import tiny_data
+from conftest import module
+
+layouts = module("layouts")
+config = module("config")
+ProjectError = module("errors").ProjectError
+
+REAL_LAYOUTS = {
+    "digit-recognizer": lambda raw: tiny_data.digit_recognizer(raw, n=20, test=5),
+    "kannada-mnist": lambda raw: tiny_data.kannada_mnist(raw, n=20, test=5),
+    "mnist-in-csv": lambda raw: tiny_data.mnist_in_csv(raw, n=20, test=5),
+    "dog-breed-identification": lambda raw: tiny_data.dog_breed(raw, n=20, test=5),
+    "aerial-cactus-identification": lambda raw: tiny_data.aerial_cactus(raw, n=20, test=5),
+    "plant-seedlings-classification": lambda raw: tiny_data.plant_seedlings(raw, n=20, test=5),
+    "dogs-vs-cats": lambda raw: tiny_data.dogs_vs_cats(raw, n=20, test=5),
+    "fastai-cifar10": lambda raw: tiny_data.class_folders(raw, wrapper="cifar10", n=20, test_n=10),
+    "fastai-mnist": lambda raw: tiny_data.class_folders(raw, "mnist_png", "training", "testing", n=20, test_n=10),
+    "fastai-imagenette": lambda raw: tiny_data.class_folders(raw, "imagenette2-160", "train", "val", 20, 10, ".JPEG"),
+    "fastai-pets": lambda raw: tiny_data.oxford_pets(raw, n=24),
+    "class-folders-at-the-top": lambda raw: tiny_data.class_folders(raw, train=".", test="", n=20),
+}
+
+
+@pytest.mark.parametrize("name", REAL_LAYOUTS)
+def test_each_real_layout_is_detected_with_every_key(tmp_path, name):
+    """`make data` records what detect finds: every key must be right for the real dataset's files."""
+    expected = REAL_LAYOUTS[name](tmp_path)
+    if name == "fastai-imagenette":  # its real archive also holds a CSV that must not be taken for labels
+        pd.DataFrame({"path": ["train/x/a.JPEG"], "noisy_labels_0": ["x"], "is_valid": [False]}).to_csv(
+            tmp_path / "imagenette2-160" / "noisy_imagenette.csv", index=False
+        )
+    if name == "class-folders-at-the-top":
+        expected["train"] = "."
+    assert layouts.detect(tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("cat.0.jpg", "cat"),
+        ("dog.12499.jpg", "dog"),
+        ("Abyssinian_1.jpg", "Abyssinian"),
+        ("great_pyrenees_12.jpg", "great_pyrenees"),
+        ("1234.jpg", None),
+    ],
+)
+def test_labels_are_read_from_file_names_like_the_real_datasets(name, label):
+    """dogs-vs-cats and Oxford pets put the label before a number; a bare number has none."""
+    assert layouts.label_from_name(name) == label
+
+
+def test_an_empty_or_unknown_folder_is_refused_with_what_to_do(tmp_path):
+    """Guessing wrong would train on nonsense: say what was found and which keys to set."""
+    with pytest.raises(ProjectError, match="run `make data`"):
+        layouts.detect(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ProjectError, match=r"cannot tell the layout .*found notes.txt, table.csv.*data.layout"):
+        layouts.detect(tmp_path)
+
+
+def test_record_writes_the_layout_and_keeps_what_the_user_set(project):
+    """make data fills [data]; a key the user changed from its default is theirs."""
+    raw = project / "data" / "raw"
+    found = tiny_data.dog_breed(raw, n=10, test=3)
+    cfg = tiny_data.project_config(project)
+    config.set_value(project / "config.toml", "data", "image_suffix", ".jpeg")  # the user's choice
+    cfg = config.load(project / "config.toml")
+    line = layouts.record(cfg, layouts.detect(cfg.raw))
+    assert "\n" not in line and line.startswith("layout labels-csv: train labels.csv (label: breed)")
+    assert "kept your data.image_suffix" in line
+    recorded = config.load(project / "config.toml").data
+    assert {k: getattr(recorded, k) for k in layouts.KEYS} == found | {"image_suffix": ".jpeg"}
+    before = (project / "config.toml").read_text()
+    layouts.record(config.load(project / "config.toml"), layouts.detect(cfg.raw))
+    assert (project / "config.toml").read_text() == before, "recording twice changes nothing"
+
+
+def test_pixel_rows_become_images_in_one_vectorised_step(tmp_path):
+    """digit-recognizer has 42,000 rows: converting them must take seconds, not minutes."""
+    header = "label," + ",".join(f"pixel{i}" for i in range(784)) + "\n"
+    row = np.zeros(784, dtype=int)
+    row[14 * 28 + 10 : 14 * 28 + 18] = 255  # a horizontal bar in the middle row
+    line = "7," + ",".join(map(str, row)) + "\n"
+    path = tmp_path / "train.csv"
+    path.write_text(header + line * 42_000)
+    started = time.perf_counter()
+    images, labels, _ = layouts.read_pixel_csv(path, "label")
+    took = time.perf_counter() - started
+    assert images.shape == (42_000, 28, 28, 3) and images.dtype == np.uint8
+    assert labels[:2] == [7, 7]
+    assert images[0, 14, 10:18].min() == 255 and images[0, 13].max() == 0, "rows map to pixels row by row"
+    assert took < 10, f"42,000 rows took {took:.1f} s"
+
+
+def test_pixels_stored_as_fractions_are_scaled_and_odd_widths_refused():
+    """Some pixel CSVs hold 0..1 floats; a row that is not N*N pixels cannot be an image."""
+    images = layouts.pixels_to_images(np.full((2, 64), 0.5))
+    assert images.shape == (2, 8, 8, 3) and images[0, 0, 0, 0] == 127
+    with pytest.raises(ProjectError, match="do not make a square image"):
+        layouts.pixels_to_images(np.zeros((1, 70)))
+
+
+def test_test_images_follow_the_sample_submissions_order(project):
+    """Kannada-MNIST's test.csv is not in the sample's order: rows are matched by id, not by position."""
+    raw = project / "data" / "raw"
+    tiny_data.kannada_mnist(raw, n=10, test=6)
+    cfg = tiny_data.project_config(project)
+    layouts.record(cfg, layouts.detect(cfg.raw))
+    cfg = config.load(project / "config.toml")
+    test = layouts.test_images(cfg)
+    assert test.ids == [str(i) for i in range(6)]
+    frame = pd.read_csv(raw / "test.csv")
+    first = frame[frame["id"] == 0].drop(columns="id").to_numpy().reshape(28, 28)
+    assert (test.xs[0][..., 0] == first).all()
+
+
+@pytest.mark.parametrize("builder", [tiny_data.dog_breed, tiny_data.aerial_cactus, tiny_data.dogs_vs_cats])
+def test_every_sample_id_finds_its_image_with_or_without_extension(project, builder):
+    """Ids name files as 'abc' (dog breeds), 'abc.jpg' (cactus) or '1' for 1.jpg (dogs vs cats)."""
+    raw = project / "data" / "raw"
+    builder(raw, n=12, test=4)
+    cfg = tiny_data.project_config(project)
+    layouts.record(cfg, layouts.detect(cfg.raw))
+    cfg = config.load(project / "config.toml")
+    train, test = layouts.train_images(cfg), layouts.test_images(cfg)
+    assert len(train) == 12 and all(p.is_file() for p in train.xs) and len(set(train.labels)) >= 2
+    sample = pd.read_csv(cfg.raw / cfg.data.sample, dtype=str)
+    assert test.ids == list(sample.iloc[:, 0])
+    assert all(p.is_file() and p.stem == str(i).removesuffix(".jpg") for p, i in zip(test.xs, test.ids, strict=True))
+
+
+def test_a_labelled_test_split_gives_its_classes(project):
+    """The paper kind scores on CIFAR's test/ folders: their names are the labels."""
+    raw = project / "data" / "raw"
+    tiny_data.class_folders(raw, wrapper="cifar10", n=12, test_n=8)
+    cfg = tiny_data.project_config(project)
+    layouts.record(cfg, layouts.detect(cfg.raw))
+    cfg = config.load(project / "config.toml")
+    test = layouts.test_images(cfg, labelled=True)
+    assert len(test) == 8 and set(test.labels) <= set(tiny_data.CIFAR)
+    assert all(p.parent.name == label for p, label in zip(test.xs, test.labels, strict=True))
+
+
+def test_missing_images_are_named_with_the_key_to_fix(project):
+    """A labels CSV pointing at absent files would crash mid-epoch: refuse before training."""
+    raw = project / "data" / "raw"
+    tiny_data.dog_breed(raw, n=6, test=2)
+    cfg = tiny_data.project_config(project)
+    layouts.record(cfg, layouts.detect(cfg.raw))
+    next((raw / "train").glob("*.jpg")).unlink()
+    with pytest.raises(ProjectError, match=r"1 of 6 images are missing.*data.image_folder"):
+        layouts.train_images(config.load(project / "config.toml"))
