@@ -1,0 +1,330 @@
+"""Run records: every `train` makes runs/<timestamp>-<arch>/ and a line in runs/index.csv.
+
+A run folder holds config.json (the settings it used, resolved), env.json (git SHA and
+dirty flag, package versions, GPU, seed), metrics.csv (one row per epoch, written as
+it goes), loss.png, confusion.png, top_losses.png, model.pkl and, last of all,
+metrics.json. A run is finished when index.csv says so and metrics.json and model.pkl
+exist: a run stopped by Ctrl-C is marked "interrupted", a crash "failed", and a killed
+process leaves "running" behind; `latest` and `make predict` skip all of those.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import platform
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+from .errors import ProjectError
+from .files import atomic_path, write_text
+
+RUNS = "runs"
+INDEX = "index.csv"
+INDEX_COLUMNS = ("run", "status", "started", "seconds", "arch", "size", "epochs", "lr", "accuracy", "valid_loss")
+PACKAGES = ("torch", "torchvision", "fastai", "timm", "accelerate", "numpy", "pandas", "scikit-learn", "matplotlib")
+METRICS = "metrics.json"
+TEST_METRICS = "test_metrics.json"
+MODEL = "model.pkl"
+
+
+class Run:
+    """One training run's folder; `finish` marks it done."""
+
+    def __init__(self, cfg, folder: Path):
+        self.cfg, self.dir, self.id = cfg, folder, folder.name
+        self.started = time.time()
+
+    def write_json(self, name: str, value) -> Path:
+        path = self.dir / name
+        write_text(path, json.dumps(value, indent=2, default=str) + "\n")
+        return path
+
+    def update(self, **resolved) -> None:
+        """Record a value decided during the run (the lr that lr_find chose) in config.json and the index."""
+        values = json.loads((self.dir / "config.json").read_text(encoding="utf-8"))
+        values["resolved"].update(resolved)
+        self.write_json("config.json", values)
+        if "lr" in resolved:
+            _update_index(self.cfg, self.id, lr=f"{resolved['lr']:.2e}")
+
+    def finish(self, metrics: dict) -> None:
+        """Write metrics.json (the last file of a run) and mark the run finished in index.csv."""
+        self.write_json(METRICS, metrics)
+        _update_index(
+            self.cfg, self.id, status="finished", seconds=f"{time.time() - self.started:.0f}", **_short(metrics)
+        )
+
+
+@contextmanager
+def record(cfg, resolved: dict, short: str):
+    """Create the run folder and its index line; mark it interrupted or failed if the block stops."""
+    folder = _new_folder(runs_dir(cfg), short)
+    run = Run(cfg, folder)
+    run.write_json("config.json", {**_config_dict(cfg), "resolved": resolved})
+    run.write_json("env.json", environment(cfg, resolved))
+    model = cfg.model
+    _update_index(
+        cfg,
+        run.id,
+        status="running",
+        started=time.strftime("%Y-%m-%d %H:%M:%S"),
+        arch=model.arch,
+        size=str(model.size),
+        epochs=str(model.epochs),
+        lr=f"{model.lr:.2e}" if model.lr else "lr_find",
+    )
+    try:
+        yield run
+    except KeyboardInterrupt:
+        _update_index(cfg, run.id, status="interrupted", seconds=f"{time.time() - run.started:.0f}")
+        raise
+    except BaseException:
+        _update_index(cfg, run.id, status="failed", seconds=f"{time.time() - run.started:.0f}")
+        raise
+
+
+def runs_dir(cfg) -> Path:
+    return cfg.root / RUNS
+
+
+def read_index(cfg) -> list[dict]:
+    path = runs_dir(cfg) / INDEX
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def is_finished(folder: Path, status: str | None = None) -> bool:
+    return status in (None, "finished") and (folder / METRICS).is_file() and (folder / MODEL).is_file()
+
+
+def latest(cfg) -> Path:
+    """The newest finished run's folder."""
+    statuses = {row["run"]: row["status"] for row in read_index(cfg)}
+    folders = sorted((p for p in runs_dir(cfg).glob("*") if p.is_dir()), reverse=True) if runs_dir(cfg).is_dir() else []
+    for folder in folders:
+        if is_finished(folder, statuses.get(folder.name)):
+            return folder
+    raise ProjectError(f"no finished run in {runs_dir(cfg)} (run `make train` first)")
+
+
+def find(cfg, run: str | None) -> Path:
+    """A run by id (or by its folder path); the latest finished run when None."""
+    if not run:
+        return latest(cfg)
+    folder = runs_dir(cfg) / Path(run).name
+    if not folder.is_dir():
+        known = ", ".join(row["run"] for row in read_index(cfg)[-3:]) or "none yet"
+        raise ProjectError(f"no run {run!r} in {runs_dir(cfg)} (recent: {known})")
+    status = {row["run"]: row["status"] for row in read_index(cfg)}.get(folder.name)
+    if not is_finished(folder, status):
+        raise ProjectError(
+            f"run {folder.name} did not finish (status: {status or 'unknown'}) "
+            "(pick a finished run from runs/index.csv, or `make train`)"
+        )
+    return folder
+
+
+def read_metrics(run_dir: Path) -> dict[str, float]:
+    """Final metrics of a run (accuracy, error_rate, valid_loss, ...) plus test_* after predict."""
+    run_dir = Path(run_dir)
+    path = run_dir / METRICS
+    if not path.is_file():
+        raise ProjectError(f"{run_dir.name} has no {METRICS}: it did not finish (`make train` again)")
+    values = json.loads(path.read_text(encoding="utf-8"))
+    test = run_dir / TEST_METRICS
+    if test.is_file():
+        values.update(json.loads(test.read_text(encoding="utf-8")))
+    return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def environment(cfg, resolved: dict) -> dict:
+    """What a run needs to be repeated: code version, packages, machine, seed."""
+    sha, dirty = _git(cfg.root)
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "git_sha": sha,
+        "git_dirty": dirty,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "device": resolved.get("gpu", {}).get("device"),
+        "gpus": resolved.get("gpu", {}).get("gpus"),
+        "seed": cfg.gpu.seed,
+        "command": sys.argv,
+    }
+
+
+# --------------------------------------------------------------------------------------- epochs
+
+
+class EpochLog:
+    """metrics.csv rows, written after every epoch so a stopped run keeps what it did."""
+
+    def __init__(self, path: Path, names: list[str]):
+        self.path, self.names, self.rows = path, ["epoch", "phase", *names, "seconds"], []
+
+    def add(self, phase: str, values: dict, seconds: float) -> None:
+        rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in values.items()}
+        row = {"epoch": len(self.rows) + 1, "phase": phase, **rounded, "seconds": round(seconds, 2)}
+        self.rows.append(row)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.names, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path, out.getvalue())
+
+
+# ---------------------------------------------------------------------------------------- plots
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no display and no global state needed
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def plot_losses(path: Path, batch_losses: list[float], epochs: list[dict]) -> Path:
+    """Training loss per batch (smoothed) and validation loss per epoch, with the unfreeze marked."""
+    fig = _figure(7, 4)
+    ax = fig.subplots()
+    steps = range(1, len(batch_losses) + 1)
+    ax.plot(steps, batch_losses, color="tab:blue", alpha=0.25, linewidth=0.8)
+    ax.plot(steps, _smooth(batch_losses), color="tab:blue", label="train (per batch, smoothed)")
+    ends = [e["step"] for e in epochs]
+    ax.plot(ends, [e["valid_loss"] for e in epochs], "o-", color="tab:orange", label="valid (per epoch)")
+    unfrozen = [e["step"] for e in epochs if e["phase"] == "unfrozen"]
+    frozen_end = [e["step"] for e in epochs if e["phase"] == "frozen"]
+    if unfrozen and frozen_end:
+        ax.axvline(frozen_end[-1], color="grey", linestyle=":", label="body unfrozen")
+    ax.set_xlabel("batch")
+    ax.set_ylabel("loss")
+    ax.set_title("loss")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_confusion(path: Path, matrix, classes: list[str]) -> Path:
+    """Counts of actual (rows) vs predicted (columns) on the validation set."""
+    n = len(classes)
+    side = min(14, max(4, 0.45 * n + 2))
+    fig = _figure(side, side)
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    if n <= 40:
+        ax.set_xticks(range(n), [str(c) for c in classes], rotation=90)
+        ax.set_yticks(range(n), [str(c) for c in classes])
+    if n <= 20:
+        top = matrix.max() if matrix.size else 0
+        for i in range(n):
+            for j in range(n):
+                color = "white" if matrix[i, j] > top / 2 else "black"
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    accuracy = matrix.trace() / max(1, matrix.sum())
+    ax.set_title(f"confusion matrix (validation, accuracy {accuracy:.3f})")
+    return _save(fig, path)
+
+
+def plot_top_losses(path: Path, images: list, titles: list[str]) -> Path:
+    """The validation images the model got most wrong: predicted/actual, loss, probability."""
+    cols = 3
+    rows = max(1, math.ceil(len(images) / cols))
+    fig = _figure(3 * cols, 3.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, title in zip(axes, images, titles, strict=False):
+        ax.imshow(image, cmap="gray" if getattr(image, "ndim", 3) == 2 else None)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("top losses (predicted / actual / loss / probability of actual)")
+    return _save(fig, path)
+
+
+def _smooth(values: list[float], beta: float = 0.9) -> list[float]:
+    out, average = [], 0.0
+    for i, value in enumerate(values, 1):
+        average = beta * average + (1 - beta) * value
+        out.append(average / (1 - beta**i))
+    return out
+
+
+# ------------------------------------------------------------------------------------- internals
+
+
+def _new_folder(root: Path, short: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    short = re.sub(r"[^A-Za-z0-9_.]+", "-", short).strip("-") or "run"
+    for n in range(1, 1000):
+        folder = root / (f"{stamp}-{short}" if n == 1 else f"{stamp}-{short}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise ProjectError(f"cannot create a run folder in {root} (clean it up)")
+
+
+def _update_index(cfg, run_id: str, **values) -> None:
+    """Add or update one run's line in runs/index.csv (rewritten atomically)."""
+    rows = read_index(cfg)
+    for row in rows:
+        if row["run"] == run_id:
+            row.update(values)
+            break
+    else:
+        rows.append({"run": run_id, **values})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=INDEX_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in INDEX_COLUMNS})
+    write_text(runs_dir(cfg) / INDEX, out.getvalue())
+
+
+def _short(metrics: dict) -> dict:
+    return {k: f"{metrics[k]:.4f}" for k in ("accuracy", "valid_loss") if isinstance(metrics.get(k), float)}
+
+
+def _config_dict(cfg) -> dict:
+    import dataclasses
+
+    values = dataclasses.asdict(cfg)
+    values["root"] = str(cfg.root)
+    return values
+
+
+def _git(root: Path) -> tuple[str | None, bool | None]:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
+
+    try:
+        sha = git("rev-parse", "HEAD")
+        if sha.returncode:
+            return None, None
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return sha.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
