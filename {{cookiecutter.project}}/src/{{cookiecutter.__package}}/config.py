@@ -77,6 +77,14 @@ class Submit:
 
 
 @dataclass(frozen=True)
+class Kernel:
+    owner: str = ""  # Kaggle username owning the kernel; "" = the one your credentials belong to
+    machine_shape: str = "NvidiaTeslaT4"  # NvidiaTeslaT4 | NvidiaTeslaP100
+    weights_dataset: str = ""  # owner/dataset holding torchvision .pth files (internet-off runs)
+    timeout_minutes: int = 0  # 0 = Kaggle's own limit
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path
     project: Project
@@ -84,6 +92,7 @@ class Config:
     model: Model = field(default_factory=Model)
     gpu: Gpu = field(default_factory=Gpu)
     submit: Submit = field(default_factory=Submit)
+    kernel: Kernel = field(default_factory=Kernel)
 
     @property
     def kind(self) -> str:
@@ -120,6 +129,7 @@ RANGES = {
     ("model", "valid_pct"): (0.0, 0.9),
     ("model", "lr"): (0.0, 10.0),
     ("gpu", "memory_fraction"): (0.0, 1.0),
+    ("kernel", "timeout_minutes"): (0, 12 * 60),
 }
 
 
