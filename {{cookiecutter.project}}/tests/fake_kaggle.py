@@ -7,6 +7,9 @@ a 302 to the zip, a PUT of the submission to the upload URL it hands out.
 
 It serves one digit-recognizer-shaped competition built from scikit-learn's bundled digits and
 can be told to fail the way Kaggle does (401, 403, 404, 429 + Retry-After, 5xx, broken zips).
+It also keeps script kernels: SaveKernel stores each pushed version, GetKernelSessionStatus walks
+through `kernel_states`, ListKernelSessionOutput lists `kernel_outputs` with download URLs that
+GET serves (signed storage URLs on Kaggle: no credentials), and the run's log.
 Use the `kaggle_server` fixture (`pytest_plugins = ["fake_kaggle"]`) or `serve()` + `environment()`.
 """
 
@@ -119,6 +122,14 @@ class FakeKaggle:
         self.polls_until_scored = 1  # ListSubmissions calls before a new submission shows its score
         self.create_answer = None  # a dict answered by CreateSubmission instead of taking the file
         self.submissions: list[dict] = []
+        self.kernels: dict[str, list[dict]] = {}  # "owner/slug" -> every SaveKernel request body, in order
+        self.kernel_states = ["QUEUED", "RUNNING", "COMPLETE"]  # status answers after a push; the last one stays
+        self.kernel_failure = ""  # failureMessage sent with the states
+        self.push_error = ""  # SaveKernel answers 200 with this error instead of saving
+        self.kernel_outputs: dict[str, bytes] = {}  # output file name (may hold folders) -> bytes
+        self.kernel_log = ""
+        self.datasets: set[str] = set()  # owner/name a kernel may use as a dataset source
+        self._kernel_plan: list[str] = []
         self.uploads: dict[str, bytes] = {}
         self.calls: list[tuple[str, str]] = []  # (verb, method or path) in arrival order
         self._failures: dict[str, list] = {}
@@ -251,6 +262,50 @@ class FakeKaggle:
             shown.append({k: v for k, v in sub.items() if not k.startswith("_")})
         return 200, {"submissions": shown, "nextPageToken": ""}, {}
 
+    def _SaveKernel(self, body):
+        ref = body.get("slug", "")
+        if ref.split("/")[0] != USERNAME:
+            return 403, {"code": 403, "message": "Permission 'kernels.create' was denied"}, {}
+        if self.push_error:
+            return 200, {"ref": "", "url": "", "error": self.push_error}, {}
+        answer = {
+            "invalidCompetitionSources": [c for c in body.get("competitionDataSources", []) if c != self.slug],
+            "invalidDatasetSources": [d for d in body.get("datasetDataSources", []) if d not in self.datasets],
+        }
+        versions = self.kernels.setdefault(ref, [])
+        versions.append(body)
+        self._kernel_plan = list(self.kernel_states)
+        url = f"https://www.kaggle.com/code/{ref}"
+        return 200, {"ref": f"/code/{ref}", "url": url, "versionNumber": len(versions), **answer}, {}
+
+    def _kernel(self, body) -> str | None:
+        ref = f"{body.get('userName', '')}/{body.get('kernelSlug', '')}"
+        return ref if ref in self.kernels else None
+
+    def _GetKernelSessionStatus(self, body):
+        if self._kernel(body) is None:
+            return 404, {"code": 404, "message": "Notebook not found"}, {}
+        state = self._kernel_plan.pop(0) if len(self._kernel_plan) > 1 else self._kernel_plan[0]
+        answer = {"status": state}
+        if self.kernel_failure:
+            answer["failureMessage"] = self.kernel_failure
+        return 200, answer, {}
+
+    def _ListKernelSessionOutput(self, body):
+        ref = self._kernel(body)
+        if ref is None:
+            return 404, {"code": 404, "message": "Notebook not found"}, {}
+        names = sorted(self.kernel_outputs)
+        start, size = int(body.get("pageToken") or 0), int(body.get("pageSize") or 20)
+        files = [
+            {"fileName": n, "url": f"http://localhost/kernel-output/{ref}/{n}"} for n in names[start : start + size]
+        ]
+        more = start + size < len(names)
+        answer = {"files": files, "nextPageToken": str(start + size) if more else ""}
+        if start == 0 and self.kernel_log:
+            answer["log"] = self.kernel_log
+        return 200, answer, {}
+
     def score(self, data: bytes) -> tuple[float, str]:
         """Accuracy on the held-out digits, or an error the way Kaggle words one."""
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8", "replace"))))
@@ -327,6 +382,8 @@ class _Handler(BaseHTTPRequestHandler):
         if failure:
             status, message, headers = failure
             return self._send(status, {"code": status, "message": message}, headers)
+        if path.startswith("/kernel-output/"):
+            return self._send_output(path.removeprefix("/kernel-output/"))
         if path != f"/files/{fake.slug}.zip":
             return self._send(404, {"code": 404, "message": "Not found"})
         data = fake.zip_bytes()
@@ -342,6 +399,19 @@ class _Handler(BaseHTTPRequestHandler):
             fake.release.wait(30)
             self.close_connection = True
             return
+        self.wfile.write(data)
+
+    def _send_output(self, rest: str):
+        """/kernel-output/<owner>/<slug>/<file name>: one output file of the kernel's last run."""
+        owner, slug, name = (rest.split("/", 2) + ["", ""])[:3]
+        with self.fake.lock:
+            data = self.fake.kernel_outputs.get(name) if f"{owner}/{slug}" in self.fake.kernels else None
+        if data is None:
+            return self._send(404, {"code": 404, "message": "Not found"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
         self.wfile.write(data)
 
     def do_PUT(self):
