@@ -1,5 +1,5 @@
 # Kaggle-only targets (a paper project has no such file).
-.PHONY: rules submit all
+.PHONY: rules submit all kaggle-push kaggle-status kaggle-output
 
 rules:  ## write RULES.md from the competition's metadata (your ticks kept)
 	$(RUN) rules
@@ -8,3 +8,12 @@ submit:  ## validate and submit FILE (default: latest) with MSG, then wait for t
 	$(RUN) submit $(FILE) $(if $(MSG),-m "$(MSG)") $(if $(YES),--yes)
 
 all: data train predict submit  ## data, train, predict, then submit (asks first; YES=1 skips)
+
+kaggle-push:  ## run data, train, predict on Kaggle's GPU: push the project as a private kernel
+	$(RUN) kaggle-push
+
+kaggle-status:  ## the Kaggle kernel's state and failure message (WAIT=1 checks until it finishes)
+	$(RUN) kaggle-status $(if $(WAIT),--wait)
+
+kaggle-output:  ## fetch the Kaggle kernel's outputs and log into runs/kaggle-<kernel>-<time>/
+	$(RUN) kaggle-output

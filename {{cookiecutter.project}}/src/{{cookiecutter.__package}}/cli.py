@@ -84,6 +84,21 @@ def smoke(cfg, args):
     return _module("smoke").smoke(cfg)
 
 
+def kaggle_push(cfg, args):
+    """Push this project as a private Kaggle GPU kernel that runs data, train and predict there."""
+    return _module("kernels").push(cfg)
+
+
+def kaggle_status(cfg, args):
+    """Show the Kaggle kernel's state (--wait: check until it finishes) and why it failed."""
+    return _module("kernels").status(cfg, wait=args.wait)
+
+
+def kaggle_output(cfg, args):
+    """Fetch the Kaggle kernel's outputs and log into a new runs/kaggle-<kernel>-<time>/."""
+    return _module("kernels").output(cfg)
+
+
 # name: (function, module that must be present, extra arguments)
 COMMANDS = {
     "doctor": (doctor, "doctor", []),
@@ -116,6 +131,13 @@ COMMANDS = {
     "notes": (notes, "notes", [("paper", {"nargs": "?", "help": "arXiv id or URL (default: project.paper)"})]),
     "compare": (compare, "compare", [("--run", {"help": "run id under runs/ (default: latest finished)"})]),
     "smoke": (smoke, "smoke", []),
+    "kaggle-push": (kaggle_push, "kernels", []),
+    "kaggle-status": (
+        kaggle_status,
+        "kernels",
+        [("--wait", {"action": "store_true", "help": "check until the run finishes (make kaggle-status WAIT=1)"})],
+    ),
+    "kaggle-output": (kaggle_output, "kernels", []),
 }
 
 

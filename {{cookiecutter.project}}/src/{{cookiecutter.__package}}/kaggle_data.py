@@ -31,7 +31,7 @@ MANIFEST = ".manifest.json"
 STAGING = ".download"  # the client downloads here; hidden, removed once extracted
 UNPACKING = ".unpacking"  # extraction lands here first, then moves into data/raw
 PARTIAL = ".kaggle-partial"  # the kaggle client's marker beside a download it did not finish
-NOTEBOOK_INPUT = Path("/kaggle/input")
+NOTEBOOK_INPUT = Path("/kaggle/input")  # $KAGGLE_INPUT stands in for it when a kernel script is tried locally
 CHUNK = 1 << 20
 
 
@@ -227,7 +227,8 @@ def _unsafe(member: zipfile.ZipInfo) -> str:
 
 def _link_notebook_input(cfg, slug: str) -> str:
     """In a Kaggle notebook the competition's data is mounted read-only: point data/raw at it."""
-    mounted = [NOTEBOOK_INPUT / slug, NOTEBOOK_INPUT / "competitions" / slug]
+    inputs = Path(os.environ.get("KAGGLE_INPUT") or NOTEBOOK_INPUT)
+    mounted = [inputs / slug, inputs / "competitions" / slug]
     source = next((path for path in mounted if path.is_dir()), None)
     if source is None:
         raise ProjectError(
