@@ -158,7 +158,7 @@ def test_a_code_competition_is_refused_with_the_notebook_route(competition, kagg
     put(competition, "a.csv", answers(kaggle_server.truth))
     with pytest.raises(ProjectError) as error:
         submission.submit(cfg_of(competition), yes=True)
-    assert "code competition" in str(error.value) and "notebook" in str(error.value)
+    assert "code competition" in str(error.value) and "`make kaggle-push`" in str(error.value)
     assert kaggle_server.count("StartSubmissionUpload") == 0
 
 

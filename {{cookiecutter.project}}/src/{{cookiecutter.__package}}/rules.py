@@ -92,7 +92,10 @@ def facts(competition, slug: str, now: datetime) -> list[str]:
     rules = kaggle_api.rules_url(slug)
     about = [competition.category, f"reward: {competition.reward}" if competition.reward else "", _teams(competition)]
     if competition.is_kernels_submissions_only:
-        route = "code competition: submissions come from a Kaggle notebook (`make submit` refuses CSV uploads)"
+        route = (
+            "code competition: submissions come from a Kaggle notebook "
+            "(`make kaggle-push` runs this project there; `make submit` refuses CSV uploads)"
+        )
     elif competition.submissions_disabled:
         route = "closed to new submissions"
     else:

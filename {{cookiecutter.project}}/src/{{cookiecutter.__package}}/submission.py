@@ -137,7 +137,8 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
     if competition.is_kernels_submissions_only:
         raise ProjectError(
             f"{slug} is a code competition: Kaggle scores a notebook, not an uploaded CSV "
-            f"(run the notebook on Kaggle and submit it from {kaggle_api.COMPETITION_URL.format(slug=slug)}/code)"
+            "(`make kaggle-push` runs this project there with internet off and writes submission.csv; "
+            "then submit that kernel from its page on kaggle.com)"
         )
     if competition.submissions_disabled:
         raise ProjectError(f"{slug} takes no submissions now (see {kaggle_api.COMPETITION_URL.format(slug=slug)})")
