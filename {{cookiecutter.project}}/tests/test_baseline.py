@@ -253,3 +253,23 @@ def test_submission_frames_follow_the_samples_three_shapes():
     assert list(per_class.columns) == ["id", "dog", "cat"] and per_class["dog"].tolist() == [0.1, 0.8]
     with pytest.raises(ProjectError, match="columns the model does not know, e.g. 'cow'"):
         baseline.submission_frame(pd.DataFrame({"id": [], "cow": [], "cat": []}), ["a"], probs[:1], ["cat", "dog"])
+
+
+def test_latest_is_the_newest_finished_run_whatever_its_folder_name(project):
+    """Run folders made elsewhere (e.g. fetched from a Kaggle kernel) must not win by sorting first."""
+    cfg = config.load(project / "config.toml")
+    started = {"20250101-000000-resnet18": "2025-01-01 00:00:00", "kaggle-k-20240101": "2024-01-01 00:00:00"}
+    started["20250102-000000-resnet18"] = "2025-01-02 00:00:00"
+    for name in started:
+        folder = project / "runs" / name
+        folder.mkdir(parents=True)
+        if name != "20250102-000000-resnet18":  # the newest one was interrupted
+            (folder / runs.METRICS).write_text('{"accuracy": 0.5}')
+            (folder / runs.MODEL).write_bytes(b"model")
+    rows = [
+        f"{name},{'interrupted' if name.startswith('20250102') else 'finished'},{when}"
+        for name, when in started.items()
+    ]
+    (project / "runs" / runs.INDEX).write_text("run,status,started\n" + "\n".join(rows) + "\n")
+    assert runs.latest(cfg).name == "20250101-000000-resnet18"
+    assert runs.read_metrics(runs.latest(cfg)) == {"accuracy": 0.5}

@@ -108,13 +108,25 @@ def is_finished(folder: Path, status: str | None = None) -> bool:
 
 
 def latest(cfg) -> Path:
-    """The newest finished run's folder."""
-    statuses = {row["run"]: row["status"] for row in read_index(cfg)}
-    folders = sorted((p for p in runs_dir(cfg).glob("*") if p.is_dir()), reverse=True) if runs_dir(cfg).is_dir() else []
+    """The newest finished run's folder (by start time: folder names need not sort by time)."""
+    rows = {row["run"]: row for row in read_index(cfg)}
+    folders = [p for p in runs_dir(cfg).iterdir() if p.is_dir()] if runs_dir(cfg).is_dir() else []
+    finished = []
     for folder in folders:
-        if is_finished(folder, statuses.get(folder.name)):
-            return folder
-    raise ProjectError(f"no finished run in {runs_dir(cfg)} (run `make train` first)")
+        row = rows.get(folder.name)
+        if is_finished(folder, row.get("status") if row else None):
+            finished.append((_started(row, folder), folder.name, folder))
+    if not finished:
+        raise ProjectError(f"no finished run in {runs_dir(cfg)} (run `make train` first)")
+    return max(finished)[2]
+
+
+def _started(row: dict | None, folder: Path) -> float:
+    """When a run started: its index line, else when its metrics were written."""
+    try:
+        return time.mktime(time.strptime(row["started"], "%Y-%m-%d %H:%M:%S"))
+    except (TypeError, KeyError, ValueError):
+        return (folder / METRICS).stat().st_mtime
 
 
 def find(cfg, run: str | None) -> Path:

@@ -96,9 +96,10 @@ def smoke(cfg) -> str:
         if missing:
             raise ProjectError(f"smoke: the run folder lacks {', '.join(missing)} (a bug: please report it)")
     took = time.perf_counter() - started
+    random = "" if scfg.model.pretrained else " (random init: one epoch says little)"
     return (
         f"smoke: passed in {took:.0f} s, offline: {len(images):,} digits in the {scfg.data.layout} layout, "
-        f"{scfg.model.arch} at {SIZE} px, valid accuracy {metrics['accuracy']:.2f}, {what}; "
+        f"{scfg.model.arch} at {SIZE} px, valid accuracy {metrics['accuracy']:.2f}{random}, {what}; "
         "your data and runs untouched"
     )
 
