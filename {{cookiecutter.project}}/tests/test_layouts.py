@@ -38,6 +38,8 @@ def test_each_real_layout_is_detected_with_every_key(tmp_path, name):
         )
     if name == "class-folders-at-the-top":
         expected["train"] = "."
+    (tmp_path / ".download").mkdir()  # make data's own bookkeeping is never taken for data
+    (tmp_path / ".manifest.json").write_text("{}")
     assert layouts.detect(tmp_path) == expected
 
 

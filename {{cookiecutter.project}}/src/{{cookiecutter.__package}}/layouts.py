@@ -59,7 +59,7 @@ def detect(raw: Path) -> dict:
                 if isinstance(found[key], Path):
                     found[key] = found[key].relative_to(raw).as_posix() or "."
             return found
-    seen = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir())[:8])
+    seen = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not _hidden(p))[:8])
     raise ProjectError(
         f"cannot tell the layout of {raw} (found {seen}): set data.layout, data.train and data.test "
         "in config.toml (see the comments there)"
@@ -112,12 +112,17 @@ def describe(found: dict) -> str:
 def _descend(root: Path) -> Path:
     """Archives often wrap everything in one folder (cifar10/, oxford-iiit-pet/): look inside."""
     for _ in range(4):
-        entries = [p for p in root.iterdir() if p.name not in IGNORED and not p.name.startswith(".")]
+        entries = [p for p in root.iterdir() if not _hidden(p)]
         if len(entries) == 1 and entries[0].is_dir():
             root = entries[0]
         else:
             break
     return root
+
+
+def _hidden(path: Path) -> bool:
+    """.download/, .manifest.json, __MACOSX/: bookkeeping, never data."""
+    return path.name.startswith(".") or path.name in IGNORED
 
 
 def _header(path: Path) -> list[str]:
@@ -184,7 +189,7 @@ def _image_folders(root: Path, depth: int = 3) -> list[Path]:
         for folder in frontier:
             if any(_is_image(p) for p in _first(folder)):
                 found.append(folder)
-            following += sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in IGNORED)
+            following += sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
         frontier = following
     return found
 
@@ -264,7 +269,7 @@ def _test_folder(train: Path, folders: list[Path], sample: Path | None, suffix: 
 
 def _class_folders(folder: Path) -> list[Path]:
     """Subfolders that each hold images: the classes, when there are two or more."""
-    subs = [p for p in folder.iterdir() if p.is_dir() and p.name not in IGNORED and not p.name.startswith(".")]
+    subs = [p for p in folder.iterdir() if p.is_dir() and not _hidden(p)]
     split_like = [p for p in subs if _rank(p.name, TRAIN_NAMES + TEST_NAMES) < len(TRAIN_NAMES + TEST_NAMES)]
     if len(split_like) * 2 >= len(subs):
         return []  # train/ and test/ are splits, not classes
@@ -275,7 +280,7 @@ def _class_folders(folder: Path) -> list[Path]:
 def _folder_per_class(root: Path, tables: list[Path], sample: Path | None) -> dict | None:
     if _class_folders(root):
         return {"layout": "folder-per-class", "train": root, "sample": sample or ""}
-    subs = sorted(p for p in root.iterdir() if p.is_dir() and p.name not in IGNORED)
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p))
     labelled = [p for p in subs if _class_folders(p)]
     if not labelled:
         return None
@@ -452,7 +457,9 @@ def _sample_ids(cfg) -> list[str]:
 def _images_under(folder: Path, recursive: bool = True) -> list[Path]:
     pattern = "**/*" if recursive else "*"
     paths = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    paths = [p for p in paths if not set(p.parts) & set(IGNORED)]
+    paths = [
+        p for p in paths if not any(part.startswith(".") or part in IGNORED for part in p.relative_to(folder).parts)
+    ]
     if not paths:
         raise ProjectError(f"no images in {folder} (run `make data`, or fix config.toml's [data])")
     return paths
