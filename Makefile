@@ -17,7 +17,8 @@ $(BIN)/.installed: requirements-dev.txt
 demo: $(BIN)/.installed  ## set up .venv, bake the default project into demo/, run its offline smoke
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/cookiecutter . --no-input -o $(DEMO)
-	$(MAKE) -C $(DEMO)/digit-recognizer smoke PYTHON=$(CURDIR)/$(BIN)/python
+	PYTHONPATH=$(CURDIR)/$(DEMO)/digit-recognizer/src \
+		$(MAKE) -C $(DEMO)/digit-recognizer smoke PYTHON=$(CURDIR)/$(BIN)/python
 
 test: $(BIN)/.installed  ## every test: the template's, and each baked project's own suite
 	$(BIN)/python -m pytest

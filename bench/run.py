@@ -1,0 +1,272 @@
+"""make bench: throughput and accuracy ratios, measured side by side in one run (never asserted in tests).
+
+(a) the generated baseline (`train` of a freshly baked Kaggle project) against a hand-written
+    lesson-1 fastai script (bench/minimal.py) on the same images at the same size: training
+    images/s and final validation accuracy, as ratios;
+(b) the generated baseline's training loop fed by its real data pipeline against the same loop
+    fed by synthetic tensors already on the device: how much the data side costs, as a ratio;
+(c) pixel-CSV -> images conversion: rows/s on digit-recognizer's 42,000 rows.
+
+The data is scikit-learn's 1,797 bundled digits (upscaled to 28x28, as in digit-recognizer),
+so it runs offline. ImageNet weights come from torchvision's cache when they are there;
+otherwise both sides start from the same random init, and the report says so. On a GPU the
+generated side applies config.toml's [gpu] settings (precision, channels_last, ...); the
+minimal script keeps fastai's defaults, as a newcomer's would.
+
+    python bench/run.py                 # CPU default: resnet18 at 64 px, about 3 minutes on 2 cores
+    python bench/run.py --size 224 --arch resnet34 --repeat 20    # a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PIXEL_ROWS = 42_000  # digit-recognizer's train.csv
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="resnet18", help="resnet18/34/50 (default: resnet18)")
+    parser.add_argument("--size", type=int, default=64, help="image size in pixels (default: 64)")
+    parser.add_argument("--epochs", type=int, default=1, help="fine_tune epochs after the frozen one (default: 1)")
+    parser.add_argument("--repeat", type=int, default=1, help="use the 1,797 digits N times (default: 1)")
+    parser.add_argument("--steps", type=int, default=20, help="timed batches per side in (b) (default: 20)")
+    parser.add_argument("--verbose", action="store_true", help="show fastai's progress bars")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # library notices would bury the numbers
+    with tempfile.TemporaryDirectory(prefix="mlstarter-bench-") as scratch:
+        scratch = Path(scratch)
+        pkg, root = bake(scratch)
+        started = time.perf_counter()
+        images, labels = pkg.smoke.digits()
+        images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
+        cfg = project(pkg, root, images, labels, args)
+        folders = class_folders(scratch / "folders", images, labels)
+        pretrained = pkg.baseline.cached_weights(args.arch) is not None
+        cfg = cfg.override("model", pretrained=pretrained)
+        plan = pkg.gpu.resolve(cfg.gpu)
+        weights = "cached ImageNet weights" if pretrained else "random init on both sides (no cached ImageNet weights)"
+        print(
+            f"bench: {plan.device} ({_cores()} cores{', ' + plan.gpus[0] if plan.gpus else ''}), {args.arch} "
+            f"at {args.size} px, {len(images):,} digits, 1 frozen + {args.epochs} epoch(s), batch 64, {weights}",
+            flush=True,
+        )
+        generated = part_a_generated(pkg, cfg, args)
+        minimal = part_a_minimal(folders, args, pretrained)
+        print_a(generated, minimal)
+        real, synthetic = part_b(pkg, cfg, args)
+        print(
+            f"(b) training loop: real data {real:,.1f} img/s, synthetic tensors {synthetic:,.1f} img/s: "
+            f"ratio {real / synthetic:.2f} (1.00 = the data pipeline costs nothing)",
+            flush=True,
+        )
+        rows, seconds = part_c(pkg, scratch)
+        print(f"(c) pixel CSV -> images: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s", flush=True)
+        print(f"bench: done in {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+def bake(scratch: Path):
+    """Bake the default Kaggle project and import its package (the generated code, as users get it)."""
+    import importlib
+    import subprocess
+    import tomllib
+    import types
+
+    command = [sys.executable, "-m", "cookiecutter", str(TEMPLATE), "--no-input", "-o", str(scratch), "git_init=no"]
+    done = subprocess.run(command, capture_output=True, text=True)  # the hooks print; keep the report clean
+    if done.returncode:
+        sys.exit(f"bench: baking the template failed:\n{done.stderr[-2000:]}")
+    root = scratch / "digit-recognizer"
+    sys.path.insert(0, str(root / "src"))
+    package = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
+    names = ("baseline", "config", "gpu", "layouts", "runs", "smoke")
+    return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{n}") for n in names}), root
+
+
+def project(pkg, root: Path, images, labels, args):
+    """digit-recognizer's layout in the baked project, recorded as `make data` would."""
+    pkg.smoke.write_pixel_csv(root / "data" / "raw", images, labels)
+    path = root / "config.toml"
+    for key, value in {"arch": args.arch, "size": args.size, "epochs": args.epochs, "bs": 64, "lr": 2e-3}.items():
+        pkg.config.set_value(path, "model", key, value)  # lr 2e-3: fine_tune's default, as in the minimal script
+    cfg = pkg.config.load(path)
+    pkg.layouts.record(cfg, pkg.layouts.detect(cfg.raw))
+    return pkg.config.load(path)
+
+
+def class_folders(folder: Path, images, labels) -> Path:
+    """The same training images as PNG class folders, the minimal script's input."""
+    from PIL import Image
+
+    n_test = int(len(images) * 0.2)  # smoke.write_pixel_csv keeps the first 20% as the test split
+    for i, (image, label) in enumerate(zip(images[n_test:], labels[n_test:], strict=True)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / str(label) / f"{i:06d}.png")
+    return folder
+
+
+@contextlib.contextmanager
+def quiet(verbose: bool):
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def part_a_generated(pkg, cfg, args) -> dict:
+    print("(a) training the generated baseline ...", flush=True)
+    started = time.perf_counter()
+    with quiet(args.verbose):
+        pkg.baseline.train(cfg)
+    metrics = pkg.runs.read_metrics(pkg.runs.latest(cfg))
+    return {
+        "ips": metrics["train_images_per_s"],
+        "accuracy": metrics["accuracy"],
+        "wall": time.perf_counter() - started,
+    }
+
+
+def part_a_minimal(folders: Path, args, pretrained: bool) -> dict:
+    print("(a) training the minimal lesson-1 script ...", flush=True)
+    import torchvision.models
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import minimal
+
+    timer = throughput_callback()
+    started = time.perf_counter()
+    with quiet(args.verbose):
+        learn = minimal.train(
+            folders, args.size, getattr(torchvision.models, args.arch), args.epochs, pretrained, [timer]
+        )
+        accuracy = float(learn.validate()[1])
+    return {"ips": timer.images / timer.seconds, "accuracy": accuracy, "wall": time.perf_counter() - started}
+
+
+def throughput_callback():
+    """Training images per second over the training phases only (validation excluded), like the baseline's."""
+    from fastai.callback.core import Callback
+    from fastai.torch_core import find_bs
+
+    class Throughput(Callback):
+        images, seconds = 0, 0.0
+
+        def before_train(self):
+            self.start = time.perf_counter()
+
+        def after_batch(self):
+            if self.training:
+                self.images += find_bs(self.learn.yb)
+
+        def after_train(self):
+            self.seconds += time.perf_counter() - self.start
+
+    return Throughput()
+
+
+def print_a(generated: dict, minimal: dict) -> None:
+    for name, side in (("generated baseline", generated), ("minimal fastai    ", minimal)):
+        print(f"    {name} {side['ips']:8.1f} img/s  accuracy {side['accuracy']:.4f}  ({side['wall']:.0f} s wall)")
+    print(
+        f"    ratio generated/minimal: speed {generated['ips'] / minimal['ips']:.2f}x, "
+        f"accuracy {generated['accuracy'] / max(minimal['accuracy'], 1e-9):.2f}x",
+        flush=True,
+    )
+
+
+def part_b(pkg, cfg, args) -> tuple[float, float]:
+    """The same model, optimiser and precision, fed by the real DataLoader or by ready tensors."""
+    import torch
+
+    print("(b) timing the training loop on real and synthetic batches ...", flush=True)
+    with quiet(args.verbose):
+        plan = pkg.gpu.apply(cfg.gpu, quiet=True)
+        fv = pkg.baseline._fastai()
+        images = pkg.layouts.train_images(pkg.layouts.merged(cfg))
+        dls = pkg.baseline._dataloaders(cfg, fv, images, plan)
+        learn, _ = pkg.baseline._learner(cfg, dls, fv, plan, allow_random=True)
+    model = learn.model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # plain torch: the same step on both sides
+    device = next(model.parameters()).device
+    memory = torch.channels_last if plan.channels_last else torch.contiguous_format
+    model.to(memory_format=memory)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(plan.precision)
+    scaler = torch.amp.GradScaler("cuda", enabled=plan.precision == "fp16")
+
+    def step(x, y):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = learn.loss_func(model(x.contiguous(memory_format=memory)), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    def timed(batches) -> float:
+        seen, start = 0, None
+        for i, (x, y) in enumerate(batches):
+            if i == 2:  # two warm-up steps: allocator, cuDNN autotuning, first worker start
+                _sync(device)
+                start = time.perf_counter()
+            if i >= 2:
+                seen += len(y)
+            step(x, y)
+            if i >= args.steps + 1:
+                break
+        _sync(device)
+        return seen / (time.perf_counter() - start)
+
+    def real():
+        while True:
+            yield from dls.train
+
+    x = torch.randn(dls.train.bs, 3, cfg.model.size, cfg.model.size, device=device)
+    y = torch.randint(0, dls.c, (dls.train.bs,), device=device)
+    return timed(real()), timed(iter(lambda: (x, y), None))
+
+
+def part_c(pkg, scratch: Path) -> tuple[int, float]:
+    """digit-recognizer's 42,000 rows of 784 pixels, read and turned into images."""
+    import numpy as np
+    import pandas as pd
+
+    print(f"(c) writing a {PIXEL_ROWS:,}-row pixel CSV ...", flush=True)
+    images, labels = pkg.smoke.digits()
+    picks = np.random.default_rng(0).integers(0, len(images), PIXEL_ROWS)
+    frame = pd.DataFrame(images[picks].reshape(PIXEL_ROWS, -1), columns=[f"pixel{i}" for i in range(784)])
+    frame.insert(0, "label", labels[picks])
+    path = scratch / "train.csv"
+    frame.to_csv(path, index=False)
+    started = time.perf_counter()
+    converted, _, _ = pkg.layouts.read_pixel_csv(path, "label")
+    seconds = time.perf_counter() - started
+    assert converted.shape == (PIXEL_ROWS, 28, 28, 3)
+    return PIXEL_ROWS, seconds
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
