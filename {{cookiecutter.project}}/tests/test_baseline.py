@@ -215,6 +215,12 @@ def test_without_cached_weights_offline_train_says_so_and_no_pretrained_goes_on(
         "nothing written",
     ]
     assert not (tmp_path / "runs").exists()
+    hub = {**env, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hub")}
+    done = run_cli("train", "--dry-run", "--arch", "convnext_tiny", cwd=cfg.root, env=hub)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()  # no minute of retries and no retry messages
+    assert line.startswith("error: could not download ImageNet weights for convnext_tiny")
+    assert "Hugging Face cache (HF_HOME)" in line
 
 
 @pytest.mark.slow

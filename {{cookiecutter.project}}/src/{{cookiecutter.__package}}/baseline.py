@@ -13,9 +13,10 @@ import difflib
 import math
 import os
 import pickle
+import socket
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from . import gpu, layouts, runs
@@ -52,11 +53,13 @@ def torchvision_arch(name: str):
 
 def weights_file(arch: str) -> str | None:
     """torchvision's cache file name for `arch`'s default ImageNet weights, e.g. resnet34-b627a593.pth."""
+    if torchvision_arch(arch) is None:  # fastai builds any other name with timm (Hugging Face weights)
+        return None
     from torchvision.models import get_model_weights
 
     try:
         weights = get_model_weights(arch).DEFAULT
-    except (ValueError, KeyError, AttributeError):  # not a torchvision model: timm
+    except (ValueError, KeyError, AttributeError):
         return None
     return weights.url.rsplit("/", 1)[-1]
 
@@ -131,7 +134,9 @@ def _learner(cfg, dls, fv, plan, allow_random: bool):
             return fv.vision_learner(dls, arch, pretrained=pretrained, metrics=metrics, model_dir=".")
 
     try:
-        learn = build(pretrained)
+        timm_offline = pretrained and isinstance(arch, str) and not os.environ.get("HF_HUB_OFFLINE")
+        with hub_offline(timm_offline and not _hub_reachable()):
+            learn = build(pretrained)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         if not pretrained:
             raise
@@ -150,15 +155,45 @@ def _learner(cfg, dls, fv, plan, allow_random: bool):
     return learn, pretrained
 
 
+@contextmanager
+def hub_offline(on: bool = True):
+    """Hugging Face hub reads only its cache (timm's weights): fails fast instead of retrying for a minute."""
+    if not on:
+        yield
+        return
+    import huggingface_hub.constants as hub  # it reads HF_HUB_OFFLINE once, at import: set both
+
+    saved = os.environ.get("HF_HUB_OFFLINE"), hub.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"], hub.HF_HUB_OFFLINE = "1", True
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = saved[1]
+        if saved[0] is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved[0]
+
+
+def _hub_reachable() -> bool:
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
 def _weights_problem(arch: str, exc: Exception) -> str:
-    reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if len(reason) > 160:
+        reason = reason[:160].rsplit(" ", 1)[0] + " ..."
     name = weights_file(arch)
     if name and (weights_cache() / name).is_file():
         return (
             f"cannot load the cached weights {weights_cache() / name}: {reason} "
             "(delete that file: the next `make train` downloads it again; `make doctor` checks the cache)"
         )
-    where = f"copy {name} into {weights_cache()}, " if name else "set HF_HOME to a cache holding them, "
+    where = f"copy {name} into {weights_cache()}, " if name else "put them in the Hugging Face cache (HF_HOME), "
     return (
         f"could not download ImageNet weights for {arch}: {reason} "
         f"(connect to the internet, or {where}or train from random init with --no-pretrained)"

@@ -11,11 +11,9 @@ them it says so in one line and starts from random weights.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import baseline, config, layouts, runs
@@ -72,7 +70,7 @@ WRITERS = {"kaggle": write_pixel_csv, "paper": write_class_folders}
 def smoke(cfg) -> str:
     """Build, train, predict and check in a scratch copy of this project; return one line."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, _offline():
+    with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, baseline.hub_offline():
         root = Path(scratch)
         scfg = _scratch_project(cfg, root)
         images, labels = digits()
@@ -136,18 +134,3 @@ def _check(cfg, run: Path, metrics: dict) -> str:
     if "test_accuracy" not in metrics:
         raise ProjectError("smoke: predict wrote no test metrics (a bug: please report it)")
     return f"test accuracy {metrics['test_accuracy']:.2f}"
-
-
-@contextmanager
-def _offline():
-    """No downloads: timm/Hugging Face read only their cache while the smoke runs."""
-    saved = {name: os.environ.get(name) for name in ("HF_HUB_OFFLINE",)}
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
