@@ -110,9 +110,11 @@ def is_finished(folder: Path, status: str | None = None) -> bool:
 def latest(cfg) -> Path:
     """The newest finished run's folder (by start time: folder names need not sort by time)."""
     rows = {row["run"]: row for row in read_index(cfg)}
-    folders = [p for p in runs_dir(cfg).iterdir() if p.is_dir()] if runs_dir(cfg).is_dir() else []
     finished = []
+    folders = runs_dir(cfg).iterdir() if runs_dir(cfg).is_dir() else []
     for folder in folders:
+        if not folder.is_dir() or folder.name.startswith("."):  # .<name>.partial: a fetch under way
+            continue
         row = rows.get(folder.name)
         if is_finished(folder, row.get("status") if row else None):
             finished.append((_started(row, folder), folder.name, folder))
