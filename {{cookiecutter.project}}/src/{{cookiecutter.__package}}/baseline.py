@@ -102,7 +102,8 @@ def _dataloaders(cfg, fv, images: layouts.Images, plan):
     if len(set(labels)) < 2:
         raise ProjectError(f"the training data has {len(set(labels))} class: a classifier needs 2 or more")
     presize = max(model.size, math.ceil(model.size * PRESIZE))
-    flip = cfg.data.layout != "pixel-csv"  # pixel CSVs hold digits and letters: a mirrored 2 is no 2
+    # pixel CSVs hold small centred glyphs: a mirrored 2 is no 2, and a crop to 75% cuts strokes away
+    glyphs = cfg.data.layout == "pixel-csv"
     block = fv.DataBlock(
         blocks=(fv.ImageBlock, fv.CategoryBlock),
         get_x=fv.ItemGetter(0),
@@ -110,7 +111,7 @@ def _dataloaders(cfg, fv, images: layouts.Images, plan):
         splitter=fv.RandomSplitter(model.valid_pct, seed=cfg.gpu.seed),
         item_tfms=fv.Resize(presize),
         batch_tfms=[
-            *fv.aug_transforms(size=model.size, min_scale=0.75, do_flip=flip),
+            *fv.aug_transforms(size=model.size, min_scale=1.0 if glyphs else 0.75, do_flip=not glyphs),
             fv.Normalize.from_stats(*fv.imagenet_stats),  # also with random init: the same inputs either way
         ],
     )
@@ -243,8 +244,10 @@ def _fit(learn, cfg, pretrained: bool, lr: float, cbs) -> None:
     epochs = cfg.model.epochs
     if pretrained and epochs > 0:
         learn.fine_tune(epochs, base_lr=lr, freeze_epochs=1, cbs=cbs)
-    else:  # epochs = 0: one epoch of the new head only; random init: every layer from the start
-        learn.fit_one_cycle(max(1, epochs), lr, cbs=cbs)
+    elif pretrained:  # epochs = 0: one epoch of the new head only
+        learn.fit_one_cycle(1, lr, cbs=cbs)
+    else:  # random init: nothing worth freezing; every layer for as many epochs as fine_tune would run
+        learn.fit_one_cycle(epochs + 1, lr, cbs=cbs)
 
 
 def _find_lr(learn) -> float:
