@@ -13,7 +13,7 @@ otherwise both sides start from the same random init, and the report says so. On
 generated side applies config.toml's [gpu] settings (precision, channels_last, ...); the
 minimal script keeps fastai's defaults, as a newcomer's would.
 
-    python bench/run.py                 # CPU default: resnet18 at 64 px, about 3 minutes on 2 cores
+    python bench/run.py                 # CPU default: resnet18 at 64 px, about a minute on 2 idle cores
     python bench/run.py --size 224 --arch resnet34 --repeat 20    # a GPU
 """
 
@@ -51,13 +51,18 @@ def main(argv=None) -> int:
         images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
         cfg = project(pkg, root, images, labels, args)
         folders = class_folders(scratch / "folders", images, labels)
-        pretrained = pkg.baseline.cached_weights(args.arch) is not None
+        cached = pkg.baseline.cached_weights(args.arch)
+        pretrained = cached is not None
         cfg = cfg.override("model", pretrained=pretrained)
         plan = pkg.gpu.resolve(cfg.gpu)
-        weights = "cached ImageNet weights" if pretrained else "random init on both sides (no cached ImageNet weights)"
+        weights = (
+            f"weights from the cache ({cached}): fine_tune on both sides"
+            if pretrained
+            else "no cached weights: random init on both sides (generated: all layers; minimal: fine_tune as written)"
+        )
         print(
             f"bench: {plan.device} ({_cores()} cores{', ' + plan.gpus[0] if plan.gpus else ''}), {args.arch} "
-            f"at {args.size} px, {len(images):,} digits, 1 frozen + {args.epochs} epoch(s), batch 64, {weights}",
+            f"at {args.size} px, {len(images):,} digits, {args.epochs + 1} epochs, batch 64, {weights}",
             flush=True,
         )
         generated = part_a_generated(pkg, cfg, args)
