@@ -71,6 +71,14 @@ class Gpu:
 
 
 @dataclass(frozen=True)
+class Cv:
+    k: int = 5  # folds in data/folds.csv
+    group: str = ""  # a column of the training CSV whose rows must share a fold ("" = none)
+    seed: int = 42  # the folds' own seed: [gpu] seed can vary without moving them
+    metric: str = "accuracy"  # accuracy | error_rate | log_loss | roc_auc
+
+
+@dataclass(frozen=True)
 class Submit:
     message: str = "baseline"
     poll_seconds: int = 300
@@ -93,6 +101,7 @@ class Config:
     gpu: Gpu = field(default_factory=Gpu)
     submit: Submit = field(default_factory=Submit)
     kernel: Kernel = field(default_factory=Kernel)
+    cv: Cv = field(default_factory=Cv)
 
     @property
     def kind(self) -> str:
@@ -121,6 +130,7 @@ CHOICES = {
     ("project", "kind"): ("kaggle", "paper"),
     ("data", "layout"): LAYOUTS,
     ("gpu", "precision"): ("auto", "fp32", "fp16", "bf16"),
+    ("cv", "metric"): ("accuracy", "error_rate", "log_loss", "roc_auc"),
 }
 RANGES = {
     ("model", "size"): (8, 4096),
@@ -130,6 +140,7 @@ RANGES = {
     ("model", "lr"): (0.0, 10.0),
     ("gpu", "memory_fraction"): (0.0, 1.0),
     ("kernel", "timeout_minutes"): (0, 12 * 60),
+    ("cv", "k"): (2, 100),
 }
 
 
