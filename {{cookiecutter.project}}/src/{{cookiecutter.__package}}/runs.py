@@ -6,6 +6,8 @@ it goes), loss.png, confusion.png, top_losses.png, model.pkl and, last of all,
 metrics.json. A run is finished when index.csv says so and metrics.json and model.pkl
 exist: a run stopped by Ctrl-C is marked "interrupted", a crash "failed", and a killed
 process leaves "running" behind; `latest` and `make predict` skip all of those.
+A cv run (`make cv`, folds.py) holds a run folder per fold, fold-<k>/, in place of
+model.pkl, and one index line for them all.
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ MODEL = "model.pkl"
 class Run:
     """One training run's folder; `finish` marks it done."""
 
-    def __init__(self, cfg, folder: Path):
+    def __init__(self, cfg, folder: Path, indexed: bool = True):
         self.cfg, self.dir, self.id = cfg, folder, folder.name
+        self.indexed = indexed  # a fold inside a cv run has no index line: the cv run has one
         self.started = time.time()
+
+    def _index(self, **values) -> None:
+        if self.indexed:
+            _update_index(self.cfg, self.id, **values)
 
     def write_json(self, name: str, value) -> Path:
         path = self.dir / name
@@ -53,27 +60,25 @@ class Run:
         values["resolved"].update(resolved)
         self.write_json("config.json", values)
         if "lr" in resolved:
-            _update_index(self.cfg, self.id, lr=f"{resolved['lr']:.2e}")
+            self._index(lr=f"{resolved['lr']:.2e}")
 
     def finish(self, metrics: dict) -> None:
         """Write metrics.json (the last file of a run) and mark the run finished in index.csv."""
         self.write_json(METRICS, metrics)
-        _update_index(
-            self.cfg, self.id, status="finished", seconds=f"{time.time() - self.started:.0f}", **_short(metrics)
-        )
+        self._index(status="finished", seconds=f"{time.time() - self.started:.0f}", **_short(metrics))
 
 
 @contextmanager
-def record(cfg, resolved: dict, short: str):
-    """Create the run folder and its index line; mark it interrupted or failed if the block stops."""
-    folder = _new_folder(runs_dir(cfg), short)
-    run = Run(cfg, folder)
+def record(cfg, resolved: dict, short: str, folder: Path | None = None):
+    """Create the run folder and its index line; mark it interrupted or failed if the block stops.
+    `folder`: this exact new folder instead of runs/<id>/ (a cv run's fold-<k>/), with no index line."""
+    if folder is not None:
+        folder.mkdir(parents=True)
+    run = Run(cfg, folder, indexed=False) if folder is not None else Run(cfg, _new_folder(runs_dir(cfg), short))
     run.write_json("config.json", {**_config_dict(cfg), "resolved": resolved})
     run.write_json("env.json", environment(cfg, resolved))
     model = cfg.model
-    _update_index(
-        cfg,
-        run.id,
+    run._index(
         status="running",
         started=time.strftime("%Y-%m-%d %H:%M:%S"),
         arch=model.arch,
@@ -84,10 +89,10 @@ def record(cfg, resolved: dict, short: str):
     try:
         yield run
     except KeyboardInterrupt:
-        _update_index(cfg, run.id, status="interrupted", seconds=f"{time.time() - run.started:.0f}")
+        run._index(status="interrupted", seconds=f"{time.time() - run.started:.0f}")
         raise
     except BaseException:
-        _update_index(cfg, run.id, status="failed", seconds=f"{time.time() - run.started:.0f}")
+        run._index(status="failed", seconds=f"{time.time() - run.started:.0f}")
         raise
 
 
@@ -104,7 +109,15 @@ def read_index(cfg) -> list[dict]:
 
 
 def is_finished(folder: Path, status: str | None = None) -> bool:
-    return status in (None, "finished") and (folder / METRICS).is_file() and (folder / MODEL).is_file()
+    return status in (None, "finished") and (folder / METRICS).is_file() and bool(models(folder))
+
+
+def models(folder: Path) -> list[Path]:
+    """A run's model file, or a cv run's fold models (fold-0/model.pkl, ...: predict averages them)."""
+    if (folder / MODEL).is_file():
+        return [folder / MODEL]
+    folds = [p for p in folder.glob(f"fold-*/{MODEL}") if p.parent.name[5:].isdigit()]
+    return sorted(folds, key=lambda p: int(p.parent.name[5:]))
 
 
 def latest(cfg) -> Path:
