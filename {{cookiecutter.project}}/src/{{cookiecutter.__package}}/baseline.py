@@ -19,7 +19,7 @@ import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from . import gpu, layouts, runs
+from . import folds, gpu, layouts, runs
 from .errors import ProjectError
 from .files import atomic_path
 
@@ -94,9 +94,10 @@ def _arch(name: str):
 # ------------------------------------------------------------------------------------------ data
 
 
-def _dataloaders(cfg, fv, images: layouts.Images, plan):
+def _dataloaders(cfg, fv, images: layouts.Images, plan, valid: list[int] | None = None):
+    """`valid`: positions of the validation images (a fold of data/folds.csv), else a random valid_pct."""
     model = cfg.model
-    if not 0 < model.valid_pct < 1:
+    if valid is None and not 0 < model.valid_pct < 1:
         raise ProjectError("model.valid_pct must be above 0: a baseline needs validation images (e.g. 0.2)")
     labels = images.labels
     if len(set(labels)) < 2:
@@ -104,11 +105,13 @@ def _dataloaders(cfg, fv, images: layouts.Images, plan):
     presize = max(model.size, math.ceil(model.size * PRESIZE))
     # pixel CSVs hold small centred glyphs: a mirrored 2 is no 2, and a crop to 75% cuts strokes away
     glyphs = cfg.data.layout == "pixel-csv"
+    random = fv.RandomSplitter(model.valid_pct, seed=cfg.gpu.seed)
+    vocab = sorted(set(labels)) if valid is not None else None  # every fold's model knows every class: averageable
     block = fv.DataBlock(
-        blocks=(fv.ImageBlock, fv.CategoryBlock),
+        blocks=(fv.ImageBlock, fv.CategoryBlock(vocab=vocab)),
         get_x=fv.ItemGetter(0),
         get_y=fv.ItemGetter(1),
-        splitter=fv.RandomSplitter(model.valid_pct, seed=cfg.gpu.seed),
+        splitter=fv.IndexSplitter(valid) if valid is not None else random,
         item_tfms=fv.Resize(presize),
         batch_tfms=[
             *fv.aug_transforms(size=model.size, min_scale=1.0 if glyphs else 0.75, do_flip=not glyphs),
@@ -263,15 +266,18 @@ def _find_lr(learn) -> float:
 # ------------------------------------------------------------------------------------------ train
 
 
-def train(cfg, dry_run: bool = False, *, allow_random: bool = False) -> str:
+def train(cfg, dry_run: bool = False, *, allow_random: bool = False, fold: int | None = None, into=None) -> str:
     """Fine-tune the configured ResNet on data/raw; write runs/<id>/; return one summary line.
-    `allow_random`: start from random weights when ImageNet weights cannot be had (smoke mode)."""
+    `allow_random`: start from random weights when ImageNet weights cannot be had (smoke mode).
+    `fold`: validate on that fold of data/folds.csv, train on the others; `into`: a cv run's
+    folder to write the run into as fold-<fold>/ (folds.cv)."""
     started = time.perf_counter()
     plan = gpu.apply(cfg.gpu)
     cfg = layouts.merged(cfg)
     fv = _fastai()
     images = layouts.train_images(cfg)
-    dls = _dataloaders(cfg, fv, images, plan)
+    valid = folds.valid_positions(cfg, images, fold) if fold is not None else None
+    dls = _dataloaders(cfg, fv, images, plan, valid)
     learn, pretrained = _learner(cfg, dls, fv, plan, allow_random)
     n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)
     weights = "ImageNet weights" if pretrained else "random init"
@@ -285,10 +291,13 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False) -> str:
     distributed = gpu.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     if not gpu.is_main():
         return _train_quietly(cfg, learn, pretrained, distributed)
-    short = cfg.model.arch + ("" if pretrained else "-scratch")
+    short = cfg.model.arch + ("" if pretrained else "-scratch") + (f"-fold{fold}" if fold is not None else "")
     resolved = {"pretrained": pretrained, "lr": cfg.model.lr or None, "gpu": plan.as_dict(), "train_images": n_train}
     resolved["valid_images"], resolved["classes"] = n_valid, [str(c) for c in dls.vocab]
-    with runs.record(cfg, resolved, short) as run:
+    if fold is not None:
+        resolved["fold"], resolved["folds_file"] = fold, folds.FOLDS
+    folder = Path(into) / f"fold-{fold}" if into is not None else None
+    with runs.record(cfg, resolved, short, folder=folder) as run:
         learn.path = run.dir
         lr = cfg.model.lr or (DEFAULT_LR if distributed else _find_lr(learn))
         if not cfg.model.lr:
@@ -381,7 +390,26 @@ def predict(cfg, run: str | None = None) -> str:
     return _test_metrics(cfg, learn, folder, started)
 
 
+class _Folds(list):
+    """A cv run's fold models: their predictions are the average of their probabilities."""
+
+    @property
+    def dls(self):
+        return self[0].dls  # every fold's model has the same classes (_dataloaders fixes the vocab)
+
+
+def probabilities(cfg, folder: Path, xs: list):
+    """Class probabilities of images `xs` by a run's model (a cv run's: the folds' average), and the classes."""
+    learn = _load(folder, gpu.apply(cfg.gpu, quiet=True))
+    preds = _predictions(cfg, learn, [(x,) for x in xs], labelled=False)[0]
+    return preds.float().numpy(), [str(v) for v in learn.dls.vocab]
+
+
 def _load(folder: Path, plan):
+    if not (folder / runs.MODEL).is_file():  # a cv run: every fold's model
+        learners = _Folds(_load(model.parent, plan) for model in runs.models(folder))
+        print(f"predict: averaging the probabilities of {len(learners)} fold models of {folder.name}", flush=True)
+        return learners
     fv = _fastai()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # load_learner warns that pickles run code: this is our own export
@@ -395,6 +423,9 @@ def _load(folder: Path, plan):
 
 
 def _predictions(cfg, learn, items: list, labelled: bool):
+    if isinstance(learn, _Folds):  # the loss, where needed, comes from the averaged probabilities
+        each = [_predictions(cfg, one, items, labelled) for one in learn]
+        return sum(preds for preds, _, _ in each) / len(each), each[0][1], None
     dl = learn.dls.test_dl(items, with_labels=labelled, rm_type_tfms=0, bs=cfg.model.bs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

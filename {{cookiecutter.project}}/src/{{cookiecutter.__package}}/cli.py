@@ -39,19 +39,37 @@ def train(cfg, args):
     """Train the pretrained-ResNet baseline; writes runs/<id>/."""
     if args.gpus and args.gpus > 1 and not _module("gpu").launched():
         return _module("gpu").launch(cfg, args.gpus, _train_argv(args))
+    return _module("baseline").train(_model_flags(cfg, args), dry_run=args.dry_run, fold=args.fold)
+
+
+def _model_flags(cfg, args):
+    """config.toml's [model] with the flags given on the command line (train, cv)."""
     cfg = cfg.override("model", epochs=args.epochs, size=args.size, arch=args.arch, bs=args.bs, lr=args.lr)
-    if args.no_pretrained:
-        cfg = cfg.override("model", pretrained=False)
-    return _module("baseline").train(cfg, dry_run=args.dry_run)
+    return cfg.override("model", pretrained=False) if args.no_pretrained else cfg
 
 
 def _train_argv(args) -> list[str]:
     """The same train command again, for each process that `accelerate launch` starts."""
     argv = (["--config", args.config] if args.config else []) + ["train"]
-    for name in ("epochs", "size", "arch", "bs", "lr"):
+    for name in ("epochs", "size", "arch", "bs", "lr", "fold"):
         if getattr(args, name) is not None:
             argv += [f"--{name}", str(getattr(args, name))]
     return argv + (["--no-pretrained"] if args.no_pretrained else [])
+
+
+def folds(cfg, args):
+    """Write data/folds.csv once: stratified k folds (by a group column too, if set); --force remakes it."""
+    return _module("folds").make_folds(cfg, k=args.k, group=args.group, force=args.force)
+
+
+def cv(cfg, args):
+    """Train every fold into one run: out-of-fold predictions, per-fold scores, the CV score and spread."""
+    return _module("folds").cv(_model_flags(cfg, args))
+
+
+def lb(cfg, args):
+    """Print CV vs public score for every logged submission; plot them in submissions/cv_vs_lb.png."""
+    return _module("leaderboard").lb(cfg)
 
 
 def predict(cfg, args):
@@ -99,6 +117,16 @@ def kaggle_output(cfg, args):
     return _module("kernels").output(cfg)
 
 
+# Flags that override [model] for one run: train and cv take them.
+MODEL_FLAGS = [
+    ("--epochs", {"type": int, "help": "epochs to fine-tune (config: model.epochs)"}),
+    ("--size", {"type": int, "help": "image size in pixels (config: model.size)"}),
+    ("--arch", {"help": "resnet18/34/50 or a timm model name (config: model.arch)"}),
+    ("--bs", {"type": int, "help": "batch size (config: model.bs)"}),
+    ("--lr", {"type": float, "help": "learning rate; 0 runs lr_find (config: model.lr)"}),
+    ("--no-pretrained", {"action": "store_true", "help": "start from random weights"}),
+]
+
 # name: (function, module that must be present, extra arguments)
 COMMANDS = {
     "doctor": (doctor, "doctor", []),
@@ -107,16 +135,22 @@ COMMANDS = {
         train,
         "baseline",
         [
-            ("--epochs", {"type": int, "help": "epochs to fine-tune (config: model.epochs)"}),
-            ("--size", {"type": int, "help": "image size in pixels (config: model.size)"}),
-            ("--arch", {"help": "resnet18/34/50 or a timm model name (config: model.arch)"}),
-            ("--bs", {"type": int, "help": "batch size (config: model.bs)"}),
-            ("--lr", {"type": float, "help": "learning rate; 0 runs lr_find (config: model.lr)"}),
-            ("--no-pretrained", {"action": "store_true", "help": "start from random weights"}),
+            *MODEL_FLAGS,
+            ("--fold", {"type": int, "help": "validate on this fold of data/folds.csv, train on the rest (FOLD=k)"}),
             ("--dry-run", {"action": "store_true", "help": "build data and model, print them, do not train"}),
             ("--gpus", {"type": int, "help": "train on N GPUs through `accelerate launch` (make train GPUS=N)"}),
         ],
     ),
+    "folds": (
+        folds,
+        "folds",
+        [
+            ("--k", {"type": int, "help": "number of folds (config: cv.k)"}),
+            ("--group", {"help": "training-CSV column whose rows share a fold (config: cv.group)"}),
+            ("--force", {"action": "store_true", "help": "replace an existing data/folds.csv"}),
+        ],
+    ),
+    "cv": (cv, "folds", MODEL_FLAGS),
     "predict": (predict, "baseline", [("--run", {"help": "run id under runs/ (default: latest finished)"})]),
     "submit": (
         submit,
@@ -127,6 +161,7 @@ COMMANDS = {
             ("--yes", {"action": "store_true", "help": "do not ask before spending a submission"}),
         ],
     ),
+    "lb": (lb, "leaderboard", []),
     "rules": (rules, "rules", []),
     "notes": (notes, "notes", [("paper", {"nargs": "?", "help": "arXiv id or URL (default: project.paper)"})]),
     "compare": (compare, "compare", [("--run", {"help": "run id under runs/ (default: latest finished)"})]),
