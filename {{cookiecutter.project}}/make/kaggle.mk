@@ -1,11 +1,14 @@
 # Kaggle-only targets (a paper project has no such file).
-.PHONY: rules submit all kaggle-push kaggle-status kaggle-output
+.PHONY: rules submit lb all kaggle-push kaggle-status kaggle-output
 
 rules:  ## write RULES.md from the competition's metadata (your ticks kept)
 	$(RUN) rules
 
 submit:  ## validate and submit FILE (default: latest) with MSG, then wait for the score
 	$(RUN) submit $(FILE) $(if $(MSG),-m "$(MSG)") $(if $(YES),--yes)
+
+lb:  ## CV vs public score of every logged submission; plot in submissions/cv_vs_lb.png
+	$(RUN) lb
 
 all: data train predict submit  ## data, train, predict, then submit (asks first; YES=1 skips)
 

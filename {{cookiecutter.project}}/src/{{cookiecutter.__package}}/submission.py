@@ -35,6 +35,7 @@ LOG_COLUMNS = [
     "submission_id",
     "status",
     "public_score",
+    "cv_score",  # the run's CV score (folds.run_score), beside the public one: `make lb` plots the two
 ]
 SHOWN = 3  # examples quoted in an error
 
@@ -224,7 +225,9 @@ def _wait_for_score(api, slug: str, submitted, budget: int):
 def _log(cfg, path: Path, message: str, ref: int, status: str, score: str) -> None:
     """Append one row to submissions/log.csv (rewritten atomically: never half a row)."""
     log = cfg.root / SUBMISSIONS / LOG
-    old = log.read_text(encoding="utf-8") if log.is_file() else ""
+    from . import folds, leaderboard
+
+    old = leaderboard.with_cv_column(log.read_text(encoding="utf-8") if log.is_file() else "")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if not old:
@@ -232,7 +235,7 @@ def _log(cfg, path: Path, message: str, ref: int, status: str, score: str) -> No
     run_id = path.stem if (cfg.root / "runs" / path.stem).is_dir() else ""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     row = [now, cfg.project.competition, _rel(cfg, path), sha256(path), run_id, _git_sha(cfg.root), message]
-    writer.writerow([*row, ref, status, score])
+    writer.writerow([*row, ref, status, score, folds.run_score(cfg, run_id)])
     if old and not old.endswith("\n"):
         old += "\n"
     write_text(log, old + out.getvalue())
