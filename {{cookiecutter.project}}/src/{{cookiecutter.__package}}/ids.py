@@ -42,7 +42,7 @@ def parse_competition(text: str) -> str:
     raw = text.strip()
     slug = raw
     if "/" in raw or raw.startswith("kaggle.com"):
-        url = urlsplit(raw if "://" in raw else f"https://{raw}")
+        url = _split_url(raw)
         parts = [unquote(p) for p in url.path.split("/") if p]
         if url.hostname not in _KAGGLE_HOSTS or len(parts) < 2 or parts[0] not in {"c", "competitions"}:
             raise IdError(
@@ -65,7 +65,7 @@ def parse_arxiv_id(text: str) -> str:
     if re.match(r"(?i)arxiv:", raw):
         candidate = raw[6:]
     elif "://" in raw or raw.lower().startswith(("arxiv.org", "www.arxiv.org", "export.arxiv.org")):
-        url = urlsplit(raw if "://" in raw else f"https://{raw}")
+        url = _split_url(raw)
         path = unquote(url.path)
         match = re.fullmatch(r"/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?", path)
         if url.hostname not in _ARXIV_HOSTS or not match:
@@ -173,6 +173,14 @@ def check_answers(answers: dict) -> list[str]:
     if not author.strip() or not author.isprintable() or len(author) > 200:
         problems.append(f"author: {author!r} must be one printable line (e.g. Ada Lovelace)")
     return problems
+
+
+def _split_url(raw: str):
+    """urlsplit, with a scheme added when the user left it out; a mangled URL is an IdError."""
+    try:
+        return urlsplit(raw if "://" in raw else f"https://{raw}")
+    except ValueError as exc:  # e.g. an unclosed '[' reads as a broken IPv6 host
+        raise IdError(f"{raw!r} is not a URL ({exc})") from None
 
 
 def _slugify(text: str) -> str:
