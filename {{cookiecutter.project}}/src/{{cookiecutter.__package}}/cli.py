@@ -12,7 +12,7 @@ import importlib.util
 import sys
 
 from . import config
-from .errors import ProjectError
+from .errors import ProjectError, explain_os_error
 
 
 def _module(name: str):
@@ -201,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only folder, a damaged file: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"error: {explain_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stopped: interrupted; nothing half-written was kept (run the command again)", file=sys.stderr)
