@@ -49,6 +49,7 @@ COMMON = [
     "tests/test_kaggle_api.py",
     "tests/test_layouts.py",
     "tests/test_smoke.py",
+    "tests/test_stall.py",
     "tests/tiny_data.py",
 ]
 ONLY = {

@@ -23,6 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from . import stall
 from .errors import ProjectError
 
 SETTINGS_URL = "https://www.kaggle.com/settings"
@@ -100,6 +101,22 @@ def _sources() -> list[tuple[str, str]]:
     return found
 
 
+def exposed() -> list[Path]:
+    """Credential files that other users of this machine can read (each should be chmod 600)."""
+    kaggle_dir = Path.home() / ".kaggle"
+    paths = [config_dir() / "kaggle.json", *(kaggle_dir / n for n in ("access_token", "access_token.txt"))]
+    paths.append(kaggle_dir / "credentials.json")
+    token = os.environ.get("KAGGLE_API_TOKEN", "")
+    if token and _is_file(token):
+        paths.append(Path(token))
+    found = []
+    for path in dict.fromkeys(paths):
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mode & 0o044:
+                found.append(path)
+    return found
+
+
 def _is_file(name: str) -> bool:
     try:
         return Path(name).is_file()
@@ -143,18 +160,21 @@ def client():
     return api
 
 
-def call(action: str, function, *args, slug: str = "", **kwargs):
+def call(action: str, function, *args, slug: str = "", progress=None, **kwargs):
     """Run one client call; wait out 429 (Retry-After) and 5xx with backoff; errors become one line.
 
     `action` says what was being done ("downloading titanic"); `slug` names the competition,
-    so that a 403 can point at its rules page and a 404 at the slug in config.toml.
+    so that a 403 can point at its rules page and a 404 at the slug in config.toml. The client
+    sets no timeout: a call is stopped once `progress()` (bytes downloaded; None: any answer)
+    stands still for stall.seconds().
     """
     import requests
 
     waited = 0.0
     for attempt in range(1, TRIES + 1):
         try:
-            return function(*args, **kwargs)
+            with stall.guard(action, progress):
+                return function(*args, **kwargs)
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else 0

@@ -123,7 +123,16 @@ def _download(cfg, slug: str, force: bool) -> Path:
     staging.mkdir(parents=True, exist_ok=True)
     action = f"downloading {slug}"
     try:
-        kaggle_api.call(action, api.competition_download_files, slug, str(staging), force, False, slug=slug)
+        kaggle_api.call(
+            action,
+            api.competition_download_files,
+            slug,
+            str(staging),
+            force,
+            False,
+            slug=slug,
+            progress=lambda: sum(p.stat().st_size for p in staging.iterdir()),
+        )
     except ValueError as exc:  # the client's own check: fewer bytes than Content-Length
         raise ProjectError(f"{action}: {exc} (run `make data` again; it resumes)") from None
     except OSError as exc:
@@ -149,6 +158,9 @@ def _unpack(cfg, archive: Path, raw: Path, old: dict | None, from_kaggle: bool) 
             for name, entry in _extract(cfg, nested, nested.parent).items():
                 files[name if prefix == "." else f"{prefix}/{name}"] = entry
             nested.unlink()
+        if not files:  # checked before anything in data/raw is replaced or removed
+            where = kaggle_api.COMPETITION_URL.format(slug=cfg.project.competition) + "/data"
+            raise ProjectError(f"{_rel(cfg, archive)} holds no files (see what {where} offers, then run it again)")
         for entry in sorted(target.iterdir()):
             destination = raw / entry.name
             if destination.is_symlink() or destination.is_file():

@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import stall
 from .errors import ProjectError
 from .files import write_text
 from .ids import IdError, parse_arxiv_id, split_version
@@ -207,7 +208,8 @@ def fetch(ident: str):
     search = arxiv.Search(id_list=ids, max_results=len(ids))
     with _spaced(f"{parts.hostname}_{parts.port or parts.scheme}", delay), _warnings_of("arxiv") as warned:
         try:
-            results = list(client.results(search))
+            with stall.guard(f"asking {parts.hostname} for {ident}"):
+                results = list(client.results(search))
         except arxiv.HTTPError as exc:
             what, fix = HTTP_HINTS.get(exc.status, ("arXiv answered with an error", WAIT))
             raise ProjectError(
@@ -338,7 +340,8 @@ def render(result, latest: int, pinned: bool = False) -> str:
     else:
         state = "the latest"
     others = [c for c in result.categories if c != result.primary_category]
-    authors = [a.name + (f" ({'; '.join(a.affiliation)})" if a.affiliation else "") for a in result.authors]
+    authors = [_one_line(a.name) + (f" ({_one_line('; '.join(a.affiliation))})" if a.affiliation else "")
+               for a in result.authors]  # fmt: skip
     doi = f"[{result.doi}](https://doi.org/{result.doi})" if result.doi else "none"
     pdf = result.pdf_url or f"https://arxiv.org/pdf/{short}"
     fields = {
@@ -353,7 +356,7 @@ def render(result, latest: int, pinned: bool = False) -> str:
         "Links": f"[abs](https://arxiv.org/abs/{short}) · [pdf]({pdf})",
         "Fetched": date.today().isoformat(),
     }
-    lines = [f"# {result.title or '(untitled)'}", ""]
+    lines = [f"# {_one_line(result.title) or '(untitled)'}", ""]
     lines += [f"- **{label}:** {value}" for label, value in fields.items()]
     lines += ["", "## Abstract", "", _fence(_text(result.summary), "text")]
     lines += ["", f"## BibTeX (also in {BIB})", "", _fence(bibtex(result), "bibtex")]
@@ -368,8 +371,8 @@ def bibtex(result) -> str:
     words = [w for w in re.findall(r"[a-z0-9]+", _ascii(result.title).replace("-", "")) if w not in STOP_WORDS]
     key = re.sub(r"[^a-z]", "", first[0]) if first else "arxiv"
     entry = {
-        "title": _braced(result.title),
-        "author": _braced(" and ".join(a.name for a in result.authors)),
+        "title": _braced(" ".join(result.title.split())),
+        "author": _braced(" and ".join(" ".join(a.name.split()) for a in result.authors)),
         "year": str(year),
         "eprint": base,
         "archivePrefix": "arXiv",
@@ -499,7 +502,10 @@ def _text(text: str | None) -> str:
 
 
 def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
+    """API text for a one-line field, as it came but for what would break the file: line breaks and control
+    characters become spaces, and '<!--' is written '&lt;!--' (it renders as '<!--' and cannot hide the rest)."""
+    text = "".join(char if char.isprintable() else " " for char in (text or ""))
+    return " ".join(text.split()).replace("<!--", "&lt;!--")
 
 
 def _ascii(text: str) -> str:

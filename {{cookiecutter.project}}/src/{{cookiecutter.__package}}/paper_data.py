@@ -24,7 +24,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from .errors import ProjectError
+from . import stall
+from .errors import DENIED, FULL, ProjectError
 
 # config name: fastai's URLs attribute (all unpack into one folder named after the archive)
 FASTAI = {
@@ -84,15 +85,24 @@ def _fastai(cfg, name: str, force: bool) -> tuple[Path, bool]:
     archive.parent.mkdir(parents=True, exist_ok=True)
     print(f"{name}: downloading {url}", flush=True)
     try:  # fastai's own download: a progress bar, a .part file, and the size and hash it recorded
-        download_and_check(url, archive, checks_module(fastai.data), force)
-    except OSError as exc:  # urllib's errors (refused, 404, DNS) are OSErrors
+        with stall.guard(f"downloading {name} from {url}", progress=lambda: _bytes(archive.parent)):
+            download_and_check(url, archive, checks_module(fastai.data), force)
+    except ProjectError:
+        archive.unlink(missing_ok=True)
+        raise
+    except OSError as exc:  # urllib's errors (refused, 404, DNS) are OSErrors; a full disk is not the network's
+        if getattr(exc, "errno", None) in FULL | DENIED:
+            raise
         raise ProjectError(
             f"downloading {name} from {url} failed: {_reason(exc)} "
             f"(check the network or {ENV_MIRROR}, then `make data`)"
         ) from None
     except Exception as exc:  # fastdownload raises a bare Exception when the size or hash is wrong
         archive.unlink(missing_ok=True)
-        raise ProjectError(f"downloading {name} from {url}: {exc} (run `make data` again)") from None
+        said = str(exc)
+        if isinstance(exc, NameError) and "ContentTooShortError" in said:  # fastcore's own bug: it never imports it
+            said = "the connection closed before the whole file arrived"
+        raise ProjectError(f"downloading {name} from {url} failed: {said} (run `make data` again)") from None
     finally:
         archive.with_name(archive.name + ".part").unlink(missing_ok=True)
     unpack(archive, folder)
@@ -114,7 +124,15 @@ def _kaggle(cfg, ref: str, force: bool) -> tuple[Path, bool]:
     downloads = cfg.raw / DOWNLOADS
     api = client()
     print(f"kaggle:{ref}: downloading", flush=True)
-    call(f"downloading {ref}", api.dataset_download_files, ref, path=str(downloads), force=force, quiet=False)
+    call(
+        f"downloading {ref}",
+        api.dataset_download_files,
+        ref,
+        path=str(downloads),
+        force=force,
+        quiet=False,
+        progress=lambda: _bytes(downloads),
+    )
     archive = downloads / f"{ref.split('/')[1]}.zip"
     unpack(archive, folder)
     _done_with(archive)
@@ -161,10 +179,16 @@ def unpack(archive: Path, folder: Path) -> Path:
                 for member in progress_bar(members, leave=False):
                     tar.extract(member, tmp, **safe)
         entries = [p for p in tmp.iterdir() if p.name != "__MACOSX"]
+        if not any(p.is_file() for p in tmp.rglob("*")):  # an empty folder would pass for the dataset next time
+            archive.unlink(missing_ok=True)
+            raise ProjectError(f"{archive.name} holds no files; it was deleted (check the source, then `make data`)")
         top = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
         if folder.exists() or folder.is_symlink():
             _remove(folder)
         os.replace(top, folder)
+    except ProjectError:  # a member that escapes: the archive must not be unpacked again by the next run
+        archive.unlink(missing_ok=True)
+        raise
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         archive.unlink(missing_ok=True)
         raise ProjectError(f"{archive.name} is damaged ({exc}); it was deleted (run `make data` again)") from None
@@ -178,7 +202,7 @@ def _check(archive: Path, name: str, odd: bool) -> None:
     if odd or path.is_absolute() or ".." in path.parts or re.match(r"[A-Za-z]:", name):
         raise ProjectError(
             f"{archive.name} holds {name!r}, which is a link or lands outside data/raw; nothing was unpacked "
-            "(get the dataset from a source you trust)"
+            "and the archive was deleted (get the dataset from a source you trust)"
         )
 
 
@@ -201,6 +225,11 @@ def _relative(found: dict, folder: Path, raw: Path) -> dict:
     prefix = PurePosixPath(folder.relative_to(raw).as_posix())
     paths = ("train", "test", "sample", "image_folder")
     return {k: (prefix / v).as_posix() if k in paths and v else v for k, v in found.items()}
+
+
+def _bytes(folder: Path) -> int:
+    """What a download has written so far (the stall guard's measure of progress)."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
 
 
 def _count(folder: Path) -> int:
