@@ -339,6 +339,9 @@ def pixels_to_images(pixels) -> object:
     side = int(round(values.shape[1] ** 0.5))
     if side * side != values.shape[1]:
         raise ProjectError(f"{values.shape[1]} pixel columns do not make a square image (expected N*N columns)")
+    if values.dtype.kind == "f" and np.isnan(values).any():  # astype(uint8) would make them silently black
+        rows = int(np.isnan(values).any(axis=1).sum())
+        raise ProjectError(f"{rows} rows have empty pixel values (fill them in or drop those rows)")
     if values.dtype.kind == "f" and values.size and values.max() <= 1.0:
         values = values * 255.0  # pixels stored as 0..1
     grey = np.clip(values, 0, 255).astype(np.uint8, copy=False).reshape(-1, side, side)
@@ -375,6 +378,7 @@ def train_images(cfg) -> Images:
         images, labels, _ = read_pixel_csv(_require(cfg, "train"), data.label_column)
         if labels is None:
             raise ProjectError(f"{data.train} has no column {data.label_column!r} (fix data.label_column)")
+        _all_labelled(data.train, data.label_column, labels)
         return Images(list(images), labels)
     if layout == "labels-csv":
         import pandas as pd
@@ -386,6 +390,7 @@ def train_images(cfg) -> Images:
         folder = cfg.raw / data.image_folder
         paths = [folder / f"{i}{data.image_suffix}" for i in frame[data.id_column]]
         _check_exist(paths, "data.image_folder / data.image_suffix")
+        _all_labelled(data.train, data.label_column, frame[data.label_column].tolist())
         return Images(paths, frame[data.label_column].tolist())
     if layout == "folder-per-class":
         folder = _require(cfg, "train")
@@ -451,7 +456,14 @@ def _sample_ids(cfg) -> list[str]:
     import pandas as pd
 
     sample = pd.read_csv(_require(cfg, "sample"), dtype=str, keep_default_na=False)
-    return sample.iloc[:, 0].tolist()
+    ids = sample.iloc[:, 0]
+    repeated = ids[ids.duplicated()]
+    if len(repeated):  # predictions for it could never be a valid submission
+        raise ProjectError(
+            f"{cfg.data.sample} repeats {sample.columns[0]} values, e.g. {list(repeated[:3])} "
+            "(it is damaged: `make data` with --force fetches it again)"
+        )
+    return ids.tolist()
 
 
 def _images_under(folder: Path, recursive: bool = True) -> list[Path]:
@@ -463,6 +475,15 @@ def _images_under(folder: Path, recursive: bool = True) -> list[Path]:
     if not paths:
         raise ProjectError(f"no images in {folder} (run `make data`, or fix config.toml's [data])")
     return paths
+
+
+def _all_labelled(name: str, column: str, labels: list) -> None:
+    """A row without a label would train as a class of its own ("nan"), and turn 3 into "3.0"."""
+    empty = [i for i, label in enumerate(labels) if label is None or label == "" or label != label]  # NaN != NaN
+    if empty:
+        raise ProjectError(
+            f"{name} has {len(empty)} rows without a {column}, e.g. line {empty[0] + 2} (fill them in or drop them)"
+        )
 
 
 def _check_exist(paths: list[Path], keys: str) -> None:

@@ -80,17 +80,31 @@ def write_rules(cfg) -> str:
     ticked = sum(1 for mark in boxes if mark != " ")
     deadline = _when(competition.deadline, now)
     return (
-        f"facts for {competition.title or slug} refreshed in {DOCUMENT} (deadline {deadline}, "
+        f"facts for {inline(competition.title) or slug} refreshed in {DOCUMENT} (deadline {deadline}, "
         f"{competition.max_daily_submissions or '?'} submissions a day, teams up to "
         f"{competition.max_team_size or '?'}); {ticked} of {len(boxes)} boxes ticked; {page_note}"
     )
 
 
+def inline(text) -> str:
+    """An API string as one line of Markdown, written as it came but for what would break the file: line breaks
+    and control characters become spaces (a title must not add lines, such as our own marker lines), and '<!--'
+    is written '&lt;!--', which renders as '<!--' but cannot start a comment that hides the rest."""
+    text = "".join(char if char.isprintable() else " " for char in str(text or ""))
+    return " ".join(text.split()).replace("<!--", "&lt;!--")
+
+
+def _link_text(text: str) -> str:
+    """Text inside [...]: brackets and backslashes escaped, so that it renders as it came."""
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
 def facts(competition, slug: str, now: datetime) -> list[str]:
-    """The generated facts, one bullet each."""
+    """The generated facts, one bullet each; the API's strings through `inline`."""
     url = kaggle_api.COMPETITION_URL.format(slug=slug)
     rules = kaggle_api.rules_url(slug)
-    about = [competition.category, f"reward: {competition.reward}" if competition.reward else "", _teams(competition)]
+    name, reward = _link_text(inline(competition.title) or slug), inline(competition.reward)
+    about = [inline(competition.category), f"reward: {reward}" if reward else "", _teams(competition)]
     if competition.is_kernels_submissions_only:
         route = (
             "code competition: submissions come from a Kaggle notebook "
@@ -104,14 +118,14 @@ def facts(competition, slug: str, now: datetime) -> list[str]:
     return [
         f"Facts from Kaggle's API, {now:%Y-%m-%d %H:%M} UTC (`make rules` refreshes them):",
         "",
-        f"- **Competition:** [{competition.title or slug}]({url}) ({'; '.join(filter(None, about))})",
+        f"- **Competition:** [{name}]({url}) ({'; '.join(filter(None, about))})",
         f"- **Rules:** {rules}",
         f"- **Deadline:** {_when(competition.deadline, now)}",
         f"- **Entry deadline** (accept the rules before it): {_when(competition.new_entrant_deadline, now)}",
         f"- **Team merger deadline:** {_when(competition.merger_deadline, now)}",
         f"- **Max team size:** {competition.max_team_size or 'not stated'}",
         f"- **Max daily submissions:** {competition.max_daily_submissions or 'not stated'} (reset at 00:00 UTC)",
-        f"- **Evaluation metric:** {competition.evaluation_metric or 'see the Evaluation page'}",
+        f"- **Evaluation metric:** {inline(competition.evaluation_metric) or 'see the Evaluation page'}",
         f"- **Submissions:** {route}",
         f"- **You have joined:** {joined}",
     ]
@@ -122,6 +136,7 @@ def page_block(page: str | None, note: str, slug: str, now: datetime) -> list[st
     rules = kaggle_api.rules_url(slug)
     if page is None:
         return [f"{note[0].upper()}{note[1:]}; read it at {rules}."]
+    page = page.replace("\r\n", "\n").replace("\r", "\n")  # a lone \r would start an unquoted line on reading
     safe = page.replace("<!--", "&lt;!--").strip()  # page text must never close our block
     quoted = [f"> {line}".rstrip() for line in safe.split("\n")]  # quoted: its headings stay out of our outline
     return [
