@@ -274,9 +274,9 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, fold: int |
     started = time.perf_counter()
     plan = gpu.apply(cfg.gpu)
     cfg = layouts.merged(cfg)
-    fv = _fastai()
-    images = layouts.train_images(cfg)
+    images = layouts.train_images(cfg)  # before fastai's import: bad data fails in a second, not ten
     valid = folds.valid_positions(cfg, images, fold) if fold is not None else None
+    fv = _fastai()
     dls = _dataloaders(cfg, fv, images, plan, valid)
     learn, pretrained = _learner(cfg, dls, fv, plan, allow_random)
     n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)
@@ -313,13 +313,25 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, fold: int |
         if plan.device == "cuda":
             learn.to_contiguous(to_fp32=True)  # the export loads anywhere, CPU included
         with atomic_path(run.dir / runs.MODEL) as tmp:
-            learn.export(tmp)
+            _export(learn, tmp, run.dir / runs.MODEL)
         run.finish(metrics)
     took = time.perf_counter() - started
     return (
         f"trained {what}: accuracy {metrics['accuracy']:.4f} on {n_valid} valid images "
         f"in {took:.0f} s -> {run.dir.relative_to(cfg.root)}/ (next: make predict)"
     )
+
+
+def _export(learn, tmp: Path, final: Path) -> None:
+    """learn.export; torch's C++ writer reports a full disk as a RuntimeError, which would be a traceback."""
+    try:
+        learn.export(tmp)
+    except RuntimeError as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise ProjectError(
+            f"cannot write {final.parent.name}/{final.name}: torch's writer failed ({reason}) "
+            "(is the disk full? free some space, then train again)"
+        ) from None
 
 
 def _train_quietly(cfg, learn, pretrained, distributed) -> str:

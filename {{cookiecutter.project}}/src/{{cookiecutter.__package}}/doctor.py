@@ -235,10 +235,23 @@ def _kaggle(report: Report, cfg) -> None:
         return
     if found:
         report.add("kaggle login", _where(found))
+        _exposed(report)
     elif needed:
         report.add("kaggle login", "none found", f"no Kaggle credentials ({KAGGLE_TOKEN_HELP})")
     else:
         report.add("kaggle login", "none found (only needed for kaggle: datasets)", note=True)
+
+
+def _exposed(report: Report) -> None:
+    """A key that others on this machine can read is as good as published."""
+    from .kaggle_api import exposed
+
+    for path in exposed():
+        report.add(
+            "kaggle secret",
+            f"{path} is readable by other users",
+            f"{path} holds your Kaggle secret and other users of this machine can read it (run: chmod 600 {path})",
+        )
 
 
 def _where(found) -> str:

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+import os
 import platform
 import re
 import subprocess
@@ -192,8 +193,30 @@ def environment(cfg, resolved: dict) -> dict:
         "device": resolved.get("gpu", {}).get("device"),
         "gpus": resolved.get("gpu", {}).get("gpus"),
         "seed": cfg.gpu.seed,
-        "command": sys.argv,
+        "command": [_redact_arg(arg) for arg in sys.argv],
+        "variables": variables(),
     }
+
+
+# Environment variables that change what a run does; a record names them, never a secret's value.
+RECORDED = re.compile(r"(CUDA_|NVIDIA_|TORCH_|PYTORCH_|OMP_|MKL_|NCCL_|HF_|ACCELERATE_|KAGGLE_|TIMM_|FASTAI_)")
+RECORDED_NAMES = {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "PYTHONHASHSEED"}
+SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|PRIVATE", re.I)
+REDACTED = "<redacted>"
+
+
+def variables(environ=None) -> dict[str, str]:
+    """The run-shaping environment variables (CUDA_VISIBLE_DEVICES, HF_HUB_OFFLINE...); any whose name
+    looks like a key, token, secret or password is recorded as <redacted>, never with its value."""
+    environ = os.environ if environ is None else environ
+    kept = {k: v for k, v in environ.items() if RECORDED.match(k) or k in RECORDED_NAMES}
+    return {k: REDACTED if SECRET.search(k) else v for k, v in sorted(kept.items())}
+
+
+def _redact_arg(arg: str) -> str:
+    """NAME=value with a secret-looking NAME (e.g. KAGGLE_KEY=...) keeps its name only."""
+    name, sep, _ = arg.partition("=")
+    return f"{name}={REDACTED}" if sep and SECRET.search(name) else arg
 
 
 # --------------------------------------------------------------------------------------- epochs

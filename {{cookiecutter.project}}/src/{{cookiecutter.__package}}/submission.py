@@ -14,6 +14,7 @@ import csv
 import io
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,6 +134,7 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
     slug = cfg.project.competition
     path = Path(file) if file else latest(cfg)
     validate(cfg, path)
+    _check_log_writable(cfg)
     api = kaggle_api.client()
     competition = kaggle_api.competition(api, slug)
     if competition.is_kernels_submissions_only:
@@ -158,13 +160,23 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
     before = {s.ref for s in _submissions(api, slug)}
     action = f"submitting {path.name} to {slug}"
     answer = kaggle_api.call(action, api.competition_submit, str(path), message, slug, slug=slug)
-    submitted = _taken(api, slug, answer, before)
+    where = f"{kaggle_api.COMPETITION_URL.format(slug=slug)}/submissions"
+    try:
+        submitted = _taken(api, slug, answer, before)
+        if submitted is not None:
+            submitted = _wait_for_score(api, slug, submitted, cfg.submit.poll_seconds)
+    except (ProjectError, KeyboardInterrupt) as exc:  # the file went out: a spent submission is never unlogged
+        _log(cfg, path, message, answer.ref or "", "unconfirmed", "")
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ProjectError(
+            f"{path.name} was sent, but confirming it failed: {exc} "
+            f"(logged as unconfirmed in {SUBMISSIONS}/{LOG}; check {where})"
+        ) from None
     if submitted is None:
         raise ProjectError(f"Kaggle did not take {path.name}: {answer.message!r} (fix what it says, then submit again)")
-    submitted = _wait_for_score(api, slug, submitted, cfg.submit.poll_seconds)
     status = submitted.status.name.lower()
     _log(cfg, path, message, submitted.ref, status, submitted.public_score or "")
-    where = f"{kaggle_api.COMPETITION_URL.format(slug=slug)}/submissions"
     if status == "error":
         raise ProjectError(
             f"Kaggle could not score {path.name}: {submitted.error_description or 'no reason given'} "
@@ -177,6 +189,21 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
         f"submitted {path.name} to {slug}: public score {submitted.public_score} (submission {submitted.ref}, "
         f"{left - 1} left today; logged in {SUBMISSIONS}/{LOG})"
     )
+
+
+def _check_log_writable(cfg) -> None:
+    """Refuse before a submission is spent that could not be logged (a read-only folder, a full disk)."""
+    log = cfg.root / SUBMISSIONS / LOG
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=log.parent) as probe:  # the new log's size, written and thrown away
+            probe.write(b"\0" * ((log.stat().st_size if log.is_file() else 0) + 4096))
+            probe.flush()
+    except OSError as exc:
+        raise ProjectError(
+            f"cannot write {SUBMISSIONS}/{LOG}: {exc.strerror or exc} (nothing was sent; make {SUBMISSIONS}/ "
+            "writable or free some disk space, then submit again)"
+        ) from None
 
 
 def latest(cfg) -> Path:
