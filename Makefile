@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo
 
-.PHONY: help demo test test-fast lint bake bench clean
+.PHONY: help demo test test-fast test-faults lint bake bench clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
@@ -25,6 +25,9 @@ test: $(BIN)/.installed  ## every test: the template's, and each baked project's
 
 test-fast: $(BIN)/.installed  ## the tests that train nothing
 	$(BIN)/python -m pytest -m "not slow"
+
+test-faults: $(BIN)/.installed  ## the fault matrix alone (every command x network, disk, data faults); prints it
+	$(BIN)/python -m pytest -m faults
 
 lint: $(BIN)/.installed  ## ruff over the template's Python (the generated sources hold no Jinja)
 	$(BIN)/ruff check --config ruff.toml . && $(BIN)/ruff format --check --config ruff.toml .
