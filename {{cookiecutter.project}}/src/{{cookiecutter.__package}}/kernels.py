@@ -27,6 +27,7 @@ from pathlib import Path
 from . import kaggle_api
 from .errors import ProjectError
 from .files import atomic_path, write_text
+from .runs import new_folder
 
 BUILD = Path("build") / "kernel"
 METADATA = "kernel-metadata.json"  # the name the client reads
@@ -276,14 +277,14 @@ def output(cfg) -> str:
     if not files and not log:
         return f"{ref}: no outputs yet (`make kaggle-status` says when the run is complete)"
     runs = cfg.root / "runs"
-    target = _new_folder(runs, "kaggle-" + ref.split("/")[1])
+    target = new_folder(runs, "kaggle-" + ref.split("/")[1] + "-{stamp}")
     staging = runs / f".{target.name}.partial"  # the folder appears complete, or not at all
     shutil.rmtree(staging, ignore_errors=True)
     try:
         total = _download_all(ref, files, staging)
         if log:
             write_text(staging / "kernel.log", _log_text(log))
-        os.replace(staging, target)  # over the empty folder _new_folder reserved
+        os.replace(staging, target)  # over the empty folder new_folder reserved
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -359,20 +360,6 @@ def _log_text(log: str) -> str:
     with contextlib.suppress(ValueError, TypeError, AttributeError):
         return "".join(str(entry.get("data", "")) for entry in json.loads(log))
     return log
-
-
-def _new_folder(root: Path, name: str) -> Path:
-    """runs/<name>-<time>/, created now so that no other fetch can take it."""
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(1, 1000):
-        folder = root / (f"{name}-{stamp}" if n == 1 else f"{name}-{stamp}-{n}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-    raise ProjectError(f"cannot create a folder for the outputs in {root} (clean it up)")
 
 
 # ---------------------------------------------------------------------------------------- shared

@@ -75,7 +75,11 @@ def record(cfg, resolved: dict, short: str, folder: Path | None = None):
     `folder`: this exact new folder instead of runs/<id>/ (a cv run's fold-<k>/), with no index line."""
     if folder is not None:
         folder.mkdir(parents=True)
-    run = Run(cfg, folder, indexed=False) if folder is not None else Run(cfg, _new_folder(runs_dir(cfg), short))
+    run = (
+        Run(cfg, folder, indexed=False)
+        if folder is not None
+        else Run(cfg, new_folder(runs_dir(cfg), "{stamp}-" + _safe(short)))
+    )
     run.write_json("config.json", {**_config_dict(cfg), "resolved": resolved})
     run.write_json("env.json", environment(cfg, resolved))
     model = cfg.model
@@ -323,18 +327,18 @@ def _smooth(values: list[float], beta: float = 0.9) -> list[float]:
 # ------------------------------------------------------------------------------------- internals
 
 
-def _new_folder(root: Path, short: str) -> Path:
+def new_folder(root: Path, pattern: str) -> Path:
+    """root/<pattern, its {stamp} the time now>, created at once so no other command takes it."""
     root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    short = re.sub(r"[^A-Za-z0-9_.]+", "-", short).strip("-") or "run"
+    name = pattern.format(stamp=time.strftime("%Y%m%d-%H%M%S"))
     for n in range(1, 1000):
-        folder = root / (f"{stamp}-{short}" if n == 1 else f"{stamp}-{short}-{n}")
+        folder = root / (name if n == 1 else f"{name}-{n}")
         try:
             folder.mkdir()
             return folder
         except FileExistsError:
             continue
-    raise ProjectError(f"cannot create a run folder in {root} (clean it up)")
+    raise ProjectError(f"cannot create a new folder in {root} (clean it up)")
 
 
 def _update_index(cfg, run_id: str, **values) -> None:
@@ -378,3 +382,7 @@ def _git(root: Path) -> tuple[str | None, bool | None]:
         return sha.stdout.strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+def _safe(short: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", short).strip("-") or "run"
