@@ -179,6 +179,7 @@ def base_env(home: Path) -> dict[str, str]:
         STALL_SECONDS=STALL_SECONDS,
         PYTHONDONTWRITEBYTECODE="1",
         MPLBACKEND="Agg",
+        OMP_NUM_THREADS="1",  # cells run side by side on 2 cores: spinning OpenMP threads made torch runs 5x slower
         TQDM_DISABLE="1",
         GIT_AUTHOR_NAME="Test User",
         GIT_AUTHOR_EMAIL="test@example.com",

@@ -897,8 +897,8 @@ def test_a_training_image_that_cannot_be_decoded_is_one_line_and_the_run_is_mark
 # ------------------------------------------------------------------------------ doctor, smoke, bake
 
 
-def test_doctor_warns_about_a_readable_key_and_runs_in_read_only_or_full_projects(world, tmp_path):
-    """doctor reads and never writes: a read-only project and a full disk change nothing for it."""
+def test_doctor_warns_about_a_readable_key_refuses_a_broken_config_and_runs_in_a_read_only_project(world, tmp_path):
+    """doctor reads and never writes: a read-only project changes nothing for it; a readable key is a PROBLEM."""
     fk = world.fake_kaggle
 
     def case(fault: str, words: list[str], arrange, limit=None, fails=False):
@@ -939,7 +939,6 @@ def test_doctor_warns_about_a_readable_key_and_runs_in_read_only_or_full_project
             ),
             "config": lambda: case("damaged file", ["config.toml is not valid TOML"], broken_config, fails=True),
             "read-only": lambda: case("read-only project", ["legacy API key"], lambda p, k: read_only(p)),
-            "full": lambda: case("disk full", ["legacy API key"], lambda p, k: contextlib.nullcontext(), limit=1024),
         },
         workers=2,
     )
@@ -960,7 +959,7 @@ def test_smoke_stops_in_one_line_on_a_full_disk_or_a_broken_config_and_leaves_no
         before = snapshot(project)
         with cell("smoke", fault):
             fails_cleanly(cli(project, "smoke", env=env, limit=limit), *words)
-            assert snapshot(project) == before and not list(scratch.iterdir()), list(scratch.iterdir())
+            assert snapshot(project) == before and not list(scratch.glob("smoke-*")), list(scratch.iterdir())
 
     run_cells(
         {
@@ -1513,3 +1512,18 @@ def test_notes_md_carries_any_arxiv_text_verbatim_and_keeps_the_users_text(
         assert f"- **Comment:** {one_line(result.comment or '') or 'none'}\n" in text
         bib = (project / "paper.bib").read_text()
         assert bib.count("% BEGIN arXiv") == 1 and bib.count("\n% END arXiv ") == 1
+
+
+@pytest.mark.slow
+def test_smoke_passes_in_a_read_only_project_and_is_the_rerun_of_its_fault_cells(world, tmp_path):
+    """smoke works in a temp folder: the project may be read-only, and nothing in it changes; this is also the
+    healthy rerun the smoke cells above (disk full, damaged config) end with."""
+    project = copy_project(world.kaggle, tmp_path / "project")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**base_env(tmp_path / "home"), "TMPDIR": str(scratch)}
+    before = snapshot(project)
+    with cell("smoke", "read-only project"), read_only(project):
+        out = succeeds(cli(project, "smoke", env=env, timeout=600))
+        assert "smoke: passed" in out and "your data and runs untouched" in out
+        assert snapshot(project) == before and not list(scratch.glob("smoke-*")), "smoke's scratch was left behind"
