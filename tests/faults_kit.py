@@ -192,7 +192,7 @@ def base_env(home: Path) -> dict[str, str]:
 def bake(out: Path, env: dict, *answers: str) -> subprocess.CompletedProcess:
     """`cookiecutter <template> --no-input -o OUT KEY=VALUE...` as a user types it."""
     args = [str(BIN / "cookiecutter"), str(TEMPLATE), "--no-input", "-o", str(out), *answers]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, preexec_fn=_limits(None))
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, preexec_fn=preexec_limits(None))
 
 
 def copy_project(source: Path, target: Path) -> Path:
@@ -216,7 +216,7 @@ def cli(root: Path, *args: str, env: dict, limit: int | None = None, timeout: fl
         text=True,
         timeout=timeout,
         stdin=stdin if stdin is not None else subprocess.DEVNULL,
-        preexec_fn=_limits(limit),
+        preexec_fn=preexec_limits(limit),
     )
 
 
@@ -231,11 +231,11 @@ def start(root: Path, *args: str, env: dict) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_limits(None),
+        preexec_fn=preexec_limits(None),
     )
 
 
-def _limits(limit: int | None):
+def preexec_limits(limit: int | None):
     """preexec_fn: a file size limit, and (as root) no capability to write where a user may not."""
 
     def apply():

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import subprocess
 import threading
 import time
 import zipfile
@@ -25,7 +26,10 @@ from types import SimpleNamespace
 
 import pytest
 from faults_kit import (
+    BIN,
     CLOSED,
+    PYTHON,
+    TEMPLATE,
     UNRESOLVABLE,
     MatrixReport,
     Mirror,
@@ -38,6 +42,8 @@ from faults_kit import (
     fails_cleanly,
     interrupt,
     load,
+    package,
+    preexec_limits,
     read_only,
     run_cells,
     silent_server,
@@ -1043,12 +1049,8 @@ def test_a_bake_into_a_read_only_folder_or_a_full_disk_stops_in_one_line_and_lea
 
 
 def bake_limited(out: Path, env: dict, limit: int):
-    import subprocess
-
-    from faults_kit import BIN, TEMPLATE, _limits
-
     args = [str(BIN / "cookiecutter"), str(TEMPLATE), "--no-input", "-o", str(out), "git_init=no"]
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, preexec_fn=_limits(limit))
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, preexec_fn=preexec_limits(limit))
 
 
 # --------------------------------------------------------------------------------- nothing lost
@@ -1056,10 +1058,6 @@ def bake_limited(out: Path, env: dict, limit: int):
 
 def killed_at(project: Path, moment: str, name: str, *args: str, env: dict):
     """The command, killed (SIGKILL) at `moment` of writing `name` (faults_killswitch.py)."""
-    import subprocess
-
-    from faults_kit import PYTHON, _limits, package
-
     env = {
         **env,
         "FAULT_KILL": f"{moment}:{name}",
@@ -1073,7 +1071,7 @@ def killed_at(project: Path, moment: str, name: str, *args: str, env: dict):
         text=True,
         timeout=300,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_limits(None),
+        preexec_fn=preexec_limits(None),
     )
 
 
@@ -1265,8 +1263,6 @@ def test_an_interrupted_download_resumes_where_it_stopped_and_the_data_is_whole(
 
 def test_the_generated_gitignore_keeps_credentials_data_and_runs_out_of_git(world, tmp_path):
     """A `git add -A` in a project never stages a key, the data or the runs."""
-    import subprocess
-
     project = copy_project(world.kaggle, tmp_path / "project")
     secrets = ["kaggle.json", "access_token", "credentials.json", ".env", "deploy.key"]
     bulky = [
@@ -1426,8 +1422,6 @@ def in_process(world, kind: str):
     root = world.kaggle if kind == "kaggle" else world.paper
     if str(root / "src") not in sys.path:
         sys.path.insert(0, str(root / "src"))
-    from faults_kit import package
-
     return lambda name: importlib.import_module(f"{package(root)}.{name}")
 
 
