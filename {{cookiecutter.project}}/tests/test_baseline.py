@@ -3,7 +3,6 @@ and predicts in this kind's format; offline weights, interruptions and bad archs
 
 import csv
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import tiny_data
 import torch
 from conftest import PACKAGE, ROOT, module, run_cli
 from PIL import Image
+from tiny_data import make_project
 
 baseline = module("baseline")
 runs = module("runs")
@@ -27,16 +27,6 @@ KIND = tomllib.loads((ROOT / "config.toml").read_text())["project"]["kind"]
 FAST = {"arch": "resnet18", "size": 32, "epochs": 1, "bs": 16, "lr": 0.003}  # seconds on a CPU
 CHANCE = 0.1  # ten digits
 git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-
-
-def make_project(folder, builder, **model):
-    """A scratch project: this bake's config.toml, tiny data in a real layout, [data] recorded."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    builder(folder / "data" / "raw")
-    cfg = tiny_data.project_config(folder, **model)
-    layouts.record(cfg, layouts.detect(cfg.raw))
-    return config.load(folder / "config.toml")
 
 
 @pytest.fixture(scope="module")

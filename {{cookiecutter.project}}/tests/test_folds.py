@@ -3,7 +3,6 @@ groups whole; `cv` trains every fold for real (tiny digits, 32 px, seeded weight
 out-of-fold predictions covering every image once, and predict averages the folds."""
 
 import json
-import shutil
 import tomllib
 from collections import Counter
 
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 import tiny_data
 from conftest import ROOT, module, run_cli
+from tiny_data import make_project
 
 folds = module("folds")
 baseline = module("baseline")
@@ -22,16 +22,6 @@ ProjectError = module("errors").ProjectError
 
 KIND = tomllib.loads((ROOT / "config.toml").read_text())["project"]["kind"]
 FAST = {"arch": "resnet18", "size": 32, "epochs": 0, "bs": 16, "lr": 0.003}  # one head epoch: seconds on a CPU
-
-
-def make_project(folder, builder, **model):
-    """A scratch project: this bake's config.toml, tiny data in a real layout, [data] recorded."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    builder(folder / "data" / "raw")
-    cfg = tiny_data.project_config(folder, **model)
-    layouts.record(cfg, layouts.detect(cfg.raw))
-    return config.load(folder / "config.toml")
 
 
 @pytest.fixture

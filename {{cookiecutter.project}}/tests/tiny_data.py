@@ -260,6 +260,21 @@ def environment(**values):
                 os.environ[k] = v
 
 
+def make_project(folder, builder, **model):
+    """A scratch project: this bake's config.toml, tiny data in a real layout, [data] recorded."""
+    import shutil
+
+    from conftest import ROOT, module
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "config.toml", folder / "config.toml")
+    builder(folder / "data" / "raw")
+    cfg = project_config(folder, **model)
+    layouts = module("layouts")
+    layouts.record(cfg, layouts.detect(cfg.raw))
+    return module("config").load(folder / "config.toml")
+
+
 def project_config(root, **model):
     """Point a scratch project's config.toml at data/raw with [data] on "auto" and the given [model] keys."""
     import tomllib
