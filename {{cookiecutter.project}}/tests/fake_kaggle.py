@@ -503,6 +503,16 @@ def kaggle_files() -> dict[str, bytes]:
 
 
 @pytest.fixture
+def competition(project, kaggle_files):
+    """A project whose data/raw holds the fake competition's files (as `make data` leaves them)."""
+    raw = project / "data" / "raw"
+    raw.mkdir(parents=True)
+    for name, data in kaggle_files.items():
+        (raw / name).write_bytes(data)
+    return project
+
+
+@pytest.fixture
 def kaggle_zip(kaggle_files) -> bytes:
     """The zip `kaggle competitions download` would leave: the same bytes the fake server serves."""
     return make_zip(kaggle_files)

@@ -4,7 +4,6 @@ import csv
 import io
 import json
 
-import pytest
 from conftest import module, run_cli
 from PIL import Image
 
@@ -41,16 +40,6 @@ def test_an_old_log_gains_the_column_and_keeps_every_row():
     assert [row["cv_score"] for row in after] == ["", ""]
     assert leaderboard.with_cv_column(new) == new, "a log that has the column is left as it is"
     assert leaderboard.with_cv_column("") == ""
-
-
-@pytest.fixture
-def competition(project, kaggle_files):
-    """A project whose data/raw holds the fake competition's files (as `make data` leaves them)."""
-    raw = project / "data" / "raw"
-    raw.mkdir(parents=True)
-    for name, data in kaggle_files.items():
-        (raw / name).write_bytes(data)
-    return project
 
 
 def test_submit_logs_the_runs_cv_score_beside_the_public_score(competition, kaggle_server):

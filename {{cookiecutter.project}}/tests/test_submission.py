@@ -14,16 +14,6 @@ submission = module("submission")
 ProjectError = module("errors").ProjectError
 
 
-@pytest.fixture
-def competition(project, kaggle_files):
-    """A project whose data/raw holds the fake competition's files (as `make data` leaves them)."""
-    raw = project / "data" / "raw"
-    raw.mkdir(parents=True)
-    for name, data in kaggle_files.items():
-        (raw / name).write_bytes(data)
-    return project
-
-
 def answers(truth: dict, wrong: int = 0) -> str:
     """A submission in sample_submission.csv's shape; the first `wrong` labels are off by one."""
     rows = [(image_id, (label + (i < wrong)) % 10) for i, (image_id, label) in enumerate(truth.items())]
