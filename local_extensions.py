@@ -1,59 +1,27 @@
 """Jinja filters that turn a bake's answers into derived names, listed in cookiecutter.json.
 
-The rules themselves live in the generated package's `ids.py`; this file only
-loads it from the template tree, so the hooks, the prompts and the generated
-project share one implementation.
+The rules themselves live in answers.py beside this file, which the pre-gen hook
+uses too: the prompts and the hooks share one implementation.
 """
 
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
 
 from jinja2.ext import Extension
 
-IDS_PATH = Path(__file__).parent / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.__package}}" / "ids.py"
+import answers
 
 
-def load_ids():
-    """Import the generated package's ids.py from the template tree."""
-    spec = importlib.util.spec_from_file_location("mlstarter_ids", IDS_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ids = load_ids()
-
-
-def _kind(source):
-    try:
-        return ids.parse_source(str(source))[0]
-    except ids.IdError:
-        return ""
-
-
-def _ident(source, kind):
-    try:
-        found, ident = ids.parse_source(str(source))
-    except ids.IdError:
-        return ""
-    return ident if found == kind else ""
-
-
-def check_answers(answers):
+def check_answers(given):
     """Stop the bake before anything is written when an answer is unusable.
 
     Raising SystemExit here (while cookiecutter renders the derived names)
     means no folder was created yet, so a refused bake leaves nothing behind.
     """
-    problems = ids.check_answers(dict(answers))
-    if not problems:
-        problems = [p for p in [_unwritable(_output_folder())] if p]
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+    problems = answers.check_answers(dict(given)) or [p for p in [_unwritable(_output_folder())] if p]
     if problems:
-        raise SystemExit(2)
+        raise SystemExit(answers.report(problems))
     return "ok"
 
 
@@ -94,12 +62,12 @@ def _unwritable(folder) -> str:
 class AnswersExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
-        environment.globals["ids_path"] = str(IDS_PATH)  # absolute, for the pre-gen hook
+        environment.globals["template_dir"] = str(Path(__file__).parent)  # absolute, for the pre-gen hook
         environment.filters.update(
             check_answers=check_answers,
-            default_folder=ids.default_folder,
-            kind=_kind,
-            competition=lambda source: _ident(source, "kaggle"),
-            paper=lambda source: _ident(source, "paper"),
-            package_name=ids.package_name,
+            default_folder=answers.default_folder,
+            kind=answers.kind,
+            competition=lambda source: answers.ident(source, "kaggle"),
+            paper=lambda source: answers.ident(source, "paper"),
+            package_name=answers.package_name,
         )

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
         cfg = project(pkg, root, images, labels, args)
         folders = class_folders(scratch / "folders", images, labels)
-        cached = pkg.baseline.cached_weights(args.arch)
+        cached = pkg.weights.cached(args.arch)
         pretrained = cached is not None
         cfg = cfg.override("model", pretrained=pretrained)
         plan = pkg.gpu.resolve(cfg.gpu)
@@ -94,8 +94,9 @@ def bake(scratch: Path):
     root = scratch / "digit-recognizer"
     sys.path.insert(0, str(root / "src"))
     package = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
-    names = ("baseline", "config", "gpu", "layouts", "runs", "smoke")
-    return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{n}") for n in names}), root
+    names = {"train": "train", "smoke": "smoke", "vision": "recipes.vision"}
+    names.update({n: f"kit.{n}" for n in ("config", "gpu", "layouts", "runs", "weights")})
+    return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{m}") for n, m in names.items()}), root
 
 
 def project(pkg, root: Path, images, labels, args):
@@ -133,7 +134,7 @@ def part_a_generated(pkg, cfg, args) -> dict:
     print("(a) training the generated baseline ...", flush=True)
     started = time.perf_counter()
     with quiet(args.verbose):
-        pkg.baseline.train(cfg)
+        pkg.train.train(cfg)
     metrics = pkg.runs.read_metrics(pkg.runs.latest(cfg))
     return {
         "ips": metrics["train_images_per_s"],
@@ -197,10 +198,10 @@ def part_b(pkg, cfg, args) -> tuple[float, float]:
     print("(b) timing the training loop on real and synthetic batches ...", flush=True)
     with quiet(args.verbose):
         plan = pkg.gpu.apply(cfg.gpu, quiet=True)
-        fv = pkg.baseline._fastai()
-        images = pkg.layouts.train_images(pkg.layouts.merged(cfg))
-        dls = pkg.baseline._dataloaders(cfg, fv, images, plan)
-        learn, _ = pkg.baseline._learner(cfg, dls, fv, plan, allow_random=True)
+        images = pkg.layouts.train_images(pkg.layouts.with_detected(cfg))
+        items = list(zip(images.xs, images.labels, strict=True))
+        dls = pkg.vision.dataloaders(cfg, items, plan.device, plan.workers)
+        learn = pkg.vision.learner(dls, pkg.weights.architecture(cfg.model.arch), pretrained=False)
     model = learn.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # plain torch: the same step on both sides
     device = next(model.parameters()).device

@@ -1,6 +1,6 @@
 """Finish a bake: prune the other kind's files, fill RULES.md or NOTES.md, git init, say what's next.
 
-Filling calls the generated package's own functions (rules.py, notes.py), so
+Filling calls the generated package's own functions (kaggle/rules.py, paper/notes.py), so
 `make rules` / `make notes` later do exactly what the bake did.
 """
 
@@ -11,37 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Files only one kind uses; the bake deletes the other kind's. The template's tests import this.
+# What only one kind uses, whole folders where it can be; the bake deletes the other kind's.
 KIND_FILES = {
-    "kaggle": [
-        "RULES.md",
-        "make/kaggle.mk",
-        "src/{package}/kaggle_data.py",
-        "src/{package}/kernel_script.py",
-        "src/{package}/kernels.py",
-        "src/{package}/leaderboard.py",
-        "src/{package}/rules.py",
-        "src/{package}/submission.py",
-        "tests/test_kaggle_data.py",
-        "tests/test_kernels.py",
-        "tests/test_leaderboard.py",
-        "tests/test_rules.py",
-        "tests/test_submission.py",
-    ],
-    "paper": [
-        "NOTES.md",
-        "make/paper.mk",
-        "src/{package}/compare.py",
-        "src/{package}/notes.py",
-        "src/{package}/paper_data.py",
-        "tests/fake_arxiv.py",
-        "tests/test_notes.py",
-        "tests/test_compare.py",
-        "tests/test_paper_data.py",
-    ],
+    "kaggle": ["RULES.md", "make/kaggle.mk", "src/{package}/kaggle", "tests/kaggle"],
+    "paper": ["NOTES.md", "make/paper.mk", "src/{package}/paper", "tests/paper"],
 }
 # What fills each kind's document: (module, function, the command that retries it).
-FILLERS = {"kaggle": ("rules", "write_rules", "make rules"), "paper": ("notes", "write_notes", "make notes")}
+FILLERS = {
+    "kaggle": ("kaggle.rules", "write_rules", "make rules"),
+    "paper": ("paper.notes", "write_notes", "make notes"),
+}
 
 
 def prune(root, kind, package):
@@ -63,7 +42,7 @@ def fill(root, kind, package):
     sys.dont_write_bytecode = True  # leave no __pycache__ in the fresh project
     sys.path.insert(0, str(root / "src"))
     try:
-        config = importlib.import_module(f"{package}.config")
+        config = importlib.import_module(f"{package}.kit.config")
         module = importlib.import_module(f"{package}.{module_name}")
         return getattr(module, function)(config.load(root / "config.toml"))
     except ImportError as exc:

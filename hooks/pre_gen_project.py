@@ -1,29 +1,21 @@
 """Refuse a bake whose answers cannot give a working project, before anything is written.
 
 The prompts already run the same check (local_extensions.py); this hook is the
-guard for bakes that skip prompting, such as `cookiecutter --replay`.
+guard for bakes that skip prompting, such as `cookiecutter --replay`. Both use
+answers.py at the template's root.
 """
 
-import importlib.util
 import json
 import sys
 
 
-def load_ids(path):
-    """Import ids.py, the generated package's pure naming rules, from the template tree."""
-    spec = importlib.util.spec_from_file_location("mlstarter_ids", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def main(given, template_dir):
+    sys.path.insert(0, template_dir)
+    import answers  # the template root's rules: hooks run from a temp file, so not beside it
 
-
-def main(answers, ids_path):
-    problems = load_ids(ids_path).check_answers(answers)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return answers.report(answers.check_answers(given))
 
 
 if __name__ == "__main__":
-    CONTEXT = json.loads(r"""{{ {"answers": cookiecutter, "ids_path": ids_path} | tojson }}""")
-    sys.exit(main(CONTEXT["answers"], CONTEXT["ids_path"]))
+    CONTEXT = json.loads(r"""{{ {"answers": cookiecutter, "template_dir": template_dir} | tojson }}""")
+    sys.exit(main(CONTEXT["answers"], CONTEXT["template_dir"]))

@@ -1,5 +1,6 @@
 """Fixtures for the template's tests: offline, isolated bakes into tmp_path."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TEMPLATE))  # answers.py, the template root's answer rules
 BIN = Path(sys.executable).parent
 
 
@@ -37,6 +39,14 @@ def bake(tmp_path):
         return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(out)))
 
     return _bake
+
+
+def load_hook(name):
+    """Import a hook as a module: its only template code sits under `if __name__ == "__main__"`."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bake_cli(out: Path, *answers: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -86,7 +86,7 @@ def world(tmp_path_factory, request):
         kaggle=kaggle,
         paper=paper,
         fake_kaggle=load(kaggle / "tests" / "fake_kaggle.py", "faults_fake_kaggle"),
-        fake_arxiv=load(paper / "tests" / "fake_arxiv.py", "faults_fake_arxiv"),
+        fake_arxiv=load(paper / "tests" / "paper" / "fake_arxiv.py", "faults_fake_arxiv"),
     )
 
 
@@ -1290,11 +1290,16 @@ def test_the_generated_gitignore_keeps_credentials_data_and_runs_out_of_git(worl
 SOURCES = Path(__file__).resolve().parents[1] / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.__package}}"
 RAW_WRITES = {  # (module, function): why writing in place is safe there; every other write must be atomic
     ("baseline", "_export"): "writes the temp path its caller's atomic_path block hands it",
-    ("kaggle_data", "_extract"): "writes into data/raw/.unpacking, moved into place only once all is extracted",
-    ("notes", "_spaced"): "a timestamp in the user's cache folder (arXiv's request spacing), not project data",
+    ("kaggle.data", "_extract"): "writes into data/raw/.unpacking, moved into place only once all is extracted",
+    ("paper.notes", "_spaced"): "a timestamp in the user's cache folder (arXiv's request spacing), not project data",
     ("smoke", "write_pixel_csv"): "the smoke run's scratch data in a temp folder, deleted afterwards",
     ("smoke", "write_class_folders"): "the smoke run's scratch data in a temp folder, deleted afterwards",
 }
+
+
+def _dotted(path: Path) -> str:
+    """kaggle/data.py -> kaggle.data: a module's name inside the package."""
+    return ".".join(path.relative_to(SOURCES).with_suffix("").parts)
 
 
 def raw_writes(path: Path) -> list[tuple[str, str, str]]:
@@ -1332,14 +1337,14 @@ def raw_writes(path: Path) -> list[tuple[str, str, str]]:
                 if isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wax+"):
                     target = node.args[0]
             if target is not None and not (isinstance(target, ast.Name) and target.id in safe):
-                found.append((path.stem, function.name, ast.unparse(node)[:100]))
+                found.append((_dotted(path), function.name, ast.unparse(node)[:100]))
     return found
 
 
 def test_every_write_of_a_project_file_goes_through_an_atomic_replace():
     """The audit behind 'nothing half-written': RULES.md, NOTES.md, paper.bib, log.csv, folds.csv, config.toml,
     runs/index.csv and each run file are written to a temp file and renamed; the few in-place writes are listed."""
-    found = [write for path in sorted(SOURCES.glob("*.py")) for write in raw_writes(path)]
+    found = [write for path in sorted(SOURCES.rglob("*.py")) for write in raw_writes(path)]
     unexplained = [write for write in found if write[:2] not in RAW_WRITES]
     assert not unexplained, "writes that a crash could leave half-done:\n" + "\n".join(map(str, unexplained))
     assert found, "the audit found no writes at all: it is not looking"
@@ -1433,7 +1438,7 @@ def test_rules_md_carries_any_competition_text_verbatim_and_never_lets_it_move_a
     """Titles, metrics and rules pages are data: they appear in their documented form, every marker line stays
     where `make rules` put it, and the user's ticks and lines around the blocks survive, refresh after refresh."""
     fk, module = world.fake_kaggle, in_process(world, "kaggle")
-    rules, config = module("rules"), module("config")
+    rules, config = module("kaggle.rules"), module("kit.config")
     folder = tmp_path_factory.mktemp("rules")
     project = copy_project(world.kaggle, folder / "project")
     fake = fk.FakeKaggle("digit-recognizer")
@@ -1476,7 +1481,7 @@ def test_notes_md_carries_any_arxiv_text_verbatim_and_keeps_the_users_text(
     """Abstracts come out between fences, byte for byte as the arxiv package read them; one-line fields in
     their documented form; the generated block's markers cannot be forged and the user's text is kept."""
     fa, module = world.fake_arxiv, in_process(world, "paper")
-    notes, config = module("notes"), module("config")
+    notes, config = module("paper.notes"), module("kit.config")
     folder = tmp_path_factory.mktemp("notes")
     project = copy_project(world.paper, folder / "project")
     paper = {

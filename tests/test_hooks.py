@@ -1,21 +1,12 @@
 """The hooks: answers refused before anything is written, pruning, filling, git, next steps."""
 
-import importlib.util
 import tomllib
 
 import pytest
-from conftest import TEMPLATE, bake_cli
+from conftest import TEMPLATE, bake_cli, load_hook
 
-IDS_PATH = str(TEMPLATE / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.__package}}" / "ids.py")
+TEMPLATE_DIR = str(TEMPLATE)
 GOOD = {"source": "digit-recognizer", "project": "digit-recognizer", "backbone": "resnet34", "author": "Ada"}
-
-
-def load_hook(name):
-    """Import a hook as a module: its only template code sits under `if __name__ == "__main__"`."""
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -35,14 +26,14 @@ def load_hook(name):
 def test_pre_gen_refuses_each_bad_answer_with_its_fix(field, value, message, capsys):
     """The pre-gen hook guards bakes that skip prompting (replays) with the same checks."""
     hook = load_hook("pre_gen_project")
-    assert hook.main({**GOOD, field: value}, IDS_PATH) == 1
+    assert hook.main({**GOOD, field: value}, TEMPLATE_DIR) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_pre_gen_accepts_good_answers(capsys):
-    assert load_hook("pre_gen_project").main(GOOD, IDS_PATH) == 0
+    assert load_hook("pre_gen_project").main(GOOD, TEMPLATE_DIR) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -144,9 +135,10 @@ def test_filling_without_the_projects_dependencies_is_skipped_with_the_retry(tmp
     """Baking from a bare cookiecutter install (no kaggle/fastai) still succeeds and says what to run."""
     hook = load_hook("post_gen_project")
     pkg = tmp_path / "src" / "nodeps_pkg"
-    pkg.mkdir(parents=True)
+    (pkg / "kit").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "config.py").write_text("import a_module_that_is_not_installed\n")
+    (pkg / "kit" / "__init__.py").write_text("")
+    (pkg / "kit" / "config.py").write_text("import a_module_that_is_not_installed\n")
     line = hook.fill(tmp_path, "kaggle", "nodeps_pkg")
     assert line == "skipped filling: a_module_that_is_not_installed is not installed here " + (
         "(run `make setup`, then `make rules`)"

@@ -27,7 +27,7 @@ def fake_kaggle():
 def skeleton(root, slug: str) -> str:
     """rules.skeleton() of the baked package, run in its own interpreter."""
     package = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
-    code = f"from {package}.rules import skeleton; print(skeleton({slug!r}), end='')"
+    code = f"from {package}.kaggle.rules import skeleton; print(skeleton({slug!r}), end='')"
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
 

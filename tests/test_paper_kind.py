@@ -11,7 +11,7 @@ from conftest import TEMPLATE, bake_cli
 
 def load_fake_arxiv():
     """The generated project's fake arXiv API (plain Python, no template code), loaded from the template tree."""
-    path = TEMPLATE / "{{cookiecutter.project}}" / "tests" / "fake_arxiv.py"
+    path = TEMPLATE / "{{cookiecutter.project}}" / "tests" / "paper" / "fake_arxiv.py"
     spec = importlib.util.spec_from_file_location("template_fake_arxiv", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -20,7 +20,7 @@ def load_fake_arxiv():
 
 def skeleton(root, paper):
     """What the baked project's own notes.py calls a fresh NOTES.md (run there, in its own process)."""
-    code = f"from arxiv_1512_03385 import notes; print(notes.skeleton({paper!r}), end='')"
+    code = f"from arxiv_1512_03385.paper import notes; print(notes.skeleton({paper!r}), end='')"
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
 

@@ -1,5 +1,5 @@
 """Shared fixtures. Modules are imported by the package name in config.toml, so this file
-needs no template code: `module("config")` is `<package>.config`."""
+needs no template code: `module("kit.config")` is `<package>.config`."""
 
 import importlib
 import os

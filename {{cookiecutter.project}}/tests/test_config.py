@@ -5,8 +5,8 @@ import tomllib
 import pytest
 from conftest import module
 
-config = module("config")
-ProjectError = module("errors").ProjectError
+config = module("kit.config")
+ProjectError = module("kit.errors").ProjectError
 
 
 def test_the_baked_config_loads_with_its_kind(project):

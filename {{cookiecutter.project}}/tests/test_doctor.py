@@ -8,9 +8,9 @@ import pytest
 import tiny_data
 from conftest import module, run_cli
 
-doctor = module("doctor")
-config = module("config")
-layouts = module("layouts")
+doctor = module("kit.doctor")
+config = module("kit.config")
+layouts = module("kit.layouts")
 
 CHECKS = [
     "python",

@@ -13,12 +13,13 @@ import tiny_data
 from conftest import ROOT, module, run_cli
 from tiny_data import make_project
 
-folds = module("folds")
-baseline = module("baseline")
-layouts = module("layouts")
-runs = module("runs")
-config = module("config")
-ProjectError = module("errors").ProjectError
+folds = module("kit.folds")
+train = module("train")
+cv = module("cv")
+layouts = module("kit.layouts")
+runs = module("kit.runs")
+config = module("kit.config")
+ProjectError = module("kit.errors").ProjectError
 
 KIND = tomllib.loads((ROOT / "config.toml").read_text())["project"]["kind"]
 FAST = {"arch": "resnet18", "size": 32, "epochs": 0, "bs": 16, "lr": 0.003}  # one head epoch: seconds on a CPU
@@ -82,7 +83,7 @@ def test_make_folds_writes_the_file_once_and_records_how(digits_project):
         "method": "StratifiedKFold",
         "items": 200,
     }
-    assert info["sha256"] == module("files").sha256(cfg.root / folds.FOLDS)
+    assert info["sha256"] == module("kit.files").sha256(cfg.root / folds.FOLDS)
     again, _ = folds.assign(table["label"].tolist(), info["k"], info["seed"])
     assert (again == table["fold"].to_numpy()).all(), "folds.json's settings rebuild exactly these folds"
 
@@ -168,10 +169,10 @@ def test_scores_match_their_textbook_definitions():
 
     targets = np.array([0, 1, 1, 0, 1])
     probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.5, 0.5], [0.1, 0.9]])
-    assert folds.score("accuracy", targets, probs) == pytest.approx(0.8)  # a 0.5/0.5 tie goes to the first class
-    assert folds.score("error_rate", targets, probs) == pytest.approx(0.2)
-    assert folds.score("log_loss", targets, probs) == pytest.approx(log_loss(targets, probs))
-    assert folds.score("roc_auc", targets, probs) == pytest.approx(roc_auc_score(targets, probs[:, 1]))
+    assert cv.score("accuracy", targets, probs) == pytest.approx(0.8)  # a 0.5/0.5 tie goes to the first class
+    assert cv.score("error_rate", targets, probs) == pytest.approx(0.2)
+    assert cv.score("log_loss", targets, probs) == pytest.approx(log_loss(targets, probs))
+    assert cv.score("roc_auc", targets, probs) == pytest.approx(roc_auc_score(targets, probs[:, 1]))
 
 
 # ------------------------------------------------------------------------------------ training
@@ -200,8 +201,8 @@ def cv_run(tmp_path_factory):
     cfg = config.load(root / "config.toml")
     with tiny_data.environment(TORCH_HOME=torch_home, **tiny_data.NO_NETWORK):
         folds.make_folds(cfg)
-        summary = folds.cv(cfg)
-        predicted = baseline.predict(cfg)
+        summary = cv.cv(cfg)
+        predicted = module(f"{KIND}.commands").predict(cfg)
     return cfg, summary, predicted, runs.latest(cfg), torch_home
 
 
@@ -220,7 +221,7 @@ def test_cv_prints_the_score_with_its_spread_in_one_line(cv_run):
 def test_out_of_fold_predictions_cover_every_training_image_exactly_once(cv_run):
     """oof.csv: each image predicted by the one model that never saw it, with its class probabilities."""
     cfg, _, _, run, _ = cv_run
-    oof = pd.read_csv(run / folds.OOF, dtype={"id": str, "target": str, "prediction": str})
+    oof = pd.read_csv(run / cv.OOF, dtype={"id": str, "target": str, "prediction": str})
     table = read_folds(cfg)
     assert oof["id"].tolist() == table["id"].tolist() and oof["id"].is_unique
     assert oof["target"].tolist() == table["label"].tolist()
@@ -236,7 +237,7 @@ def test_out_of_fold_predictions_cover_every_training_image_exactly_once(cv_run)
 def test_each_fold_is_a_full_run_inside_the_one_cv_run(cv_run):
     """Per-fold scores and models live in the cv run folder, which alone is listed in runs/index.csv."""
     cfg, _, _, run, _ = cv_run
-    scores = pd.read_csv(run / folds.FOLD_SCORES)
+    scores = pd.read_csv(run / cv.FOLD_SCORES)
     assert scores["fold"].tolist() == [0, 1]
     assert scores["valid_images"].sum() == len(read_folds(cfg))
     assert (scores["train_images"] + scores["valid_images"] == len(read_folds(cfg))).all()
@@ -259,8 +260,8 @@ def test_predict_from_a_cv_run_averages_the_folds(cv_run):
     cfg, _, predicted, run, torch_home = cv_run
     xs = layouts.test_images(cfg).xs[:12]
     with tiny_data.environment(TORCH_HOME=torch_home, **tiny_data.NO_NETWORK):
-        each = [baseline.probabilities(cfg, run / f"fold-{fold}", xs)[0] for fold in (0, 1)]
-        both, classes = baseline.probabilities(cfg, run, xs)
+        each = [train.probabilities(cfg, run / f"fold-{fold}", xs)[0] for fold in (0, 1)]
+        both, classes = train.probabilities(cfg, run, xs)
     assert classes == sorted(set(read_folds(cfg)["label"])), "every fold's model knows every class, in one order"
     assert np.allclose(both, (each[0] + each[1]) / 2, atol=1e-5)
     assert not np.allclose(each[0], each[1], atol=1e-3), "two different models"
@@ -279,7 +280,7 @@ def test_train_on_one_fold_validates_on_exactly_that_fold(cv_run):
     """`make train FOLD=1`: a run of its own whose record says which fold it held out."""
     cfg, _, _, _, torch_home = cv_run
     with tiny_data.environment(TORCH_HOME=torch_home, **tiny_data.NO_NETWORK):
-        summary = baseline.train(cfg, fold=1)
+        summary = cv.train_fold(cfg, 1)
     run = runs.latest(cfg)
     held_out = int((read_folds(cfg)["fold"] == 1).sum())
     assert run.name.endswith("-resnet18-fold1") and f"on {held_out} valid images" in summary
@@ -294,7 +295,7 @@ if KIND == "kaggle":
     def test_a_cv_submission_logs_its_cv_score_and_lb_plots_it(cv_run, kaggle_server, capsys):
         """The fake Kaggle scores the averaged submission; the log keeps CV beside public; lb plots them."""
         cfg, _, _, run, _ = cv_run
-        submission, leaderboard = module("submission"), module("leaderboard")
+        submission, leaderboard = module("kaggle.submission"), module("kaggle.leaderboard")
         summary = submission.submit(cfg, cfg.root / "submissions" / f"{run.name}.csv", message="cv2", yes=True)
         assert "public score" in summary
         [row] = leaderboard.read_log(cfg)

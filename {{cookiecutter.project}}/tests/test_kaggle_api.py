@@ -11,8 +11,8 @@ import pytest
 from conftest import module
 
 pytest_plugins = ["fake_kaggle"]
-kaggle_api = module("kaggle_api")
-ProjectError = module("errors").ProjectError
+kaggle_api = module("kit.kaggle_api")
+ProjectError = module("kit.errors").ProjectError
 TOKEN, KEY, USERNAME = "KGAT_local_secret_51", "local-secret-key-52", "ada"  # never sent anywhere
 
 

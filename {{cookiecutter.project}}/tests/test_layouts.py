@@ -8,9 +8,9 @@ import pytest
 import tiny_data
 from conftest import module
 
-layouts = module("layouts")
-config = module("config")
-ProjectError = module("errors").ProjectError
+layouts = module("kit.layouts")
+config = module("kit.config")
+ProjectError = module("kit.errors").ProjectError
 
 REAL_LAYOUTS = {
     "digit-recognizer": lambda raw: tiny_data.digit_recognizer(raw, n=20, test=5),

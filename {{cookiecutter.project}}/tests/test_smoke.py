@@ -5,7 +5,7 @@ import tiny_data
 from conftest import module, run_cli
 
 smoke = module("smoke")
-config = module("config")
+config = module("kit.config")
 
 
 @pytest.mark.slow
@@ -33,7 +33,7 @@ def test_smoke_without_cached_weights_says_so_in_one_line_and_uses_random_init(p
     chosen = smoke._weights(cfg)
     assert chosen.model.pretrained is False
     out = capsys.readouterr().out.splitlines()
-    weights_file = module("baseline").weights_file(cfg.model.arch)
+    weights_file = module("kit.weights").weights_file(cfg.model.arch)
     cache = tmp_path / "empty" / "hub" / "checkpoints"
     assert out == [f"weights: {weights_file} is not in {cache} (smoke runs offline): random init"]
     tiny_data.seed_weights(tmp_path / "empty", [cfg.model.arch])
@@ -42,7 +42,7 @@ def test_smoke_without_cached_weights_says_so_in_one_line_and_uses_random_init(p
 
 def test_the_smoke_data_is_in_this_kinds_real_layout(tmp_path):
     """Kaggle smoke uses digit-recognizer's pixel CSVs; paper smoke uses class folders with a test split."""
-    layouts = module("layouts")
+    layouts = module("kit.layouts")
     images, labels = smoke.digits()
     assert images.shape == (1797, 28, 28) and set(labels) == set(range(10))
     smoke.write_pixel_csv(tmp_path / "kaggle", images[:50], labels[:50])

@@ -270,9 +270,9 @@ def make_project(folder, builder, **model):
     shutil.copy(ROOT / "config.toml", folder / "config.toml")
     builder(folder / "data" / "raw")
     cfg = project_config(folder, **model)
-    layouts = module("layouts")
+    layouts = module("kit.layouts")
     layouts.record(cfg, layouts.detect(cfg.raw))
-    return module("config").load(folder / "config.toml")
+    return module("kit.config").load(folder / "config.toml")
 
 
 def project_config(root, **model):
@@ -281,7 +281,7 @@ def project_config(root, **model):
 
     from conftest import module
 
-    config = module("config")
+    config = module("kit.config")
     path = Path(root) / "config.toml"
     data = tomllib.loads(path.read_text())["data"]
     config.set_value(path, "data", "raw", "data/raw")

@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import baseline, config, layouts, runs
-from .errors import ProjectError
+from . import train
+from .kit import config, layouts, runs, weights
+from .kit.errors import ProjectError
 
 SIZE = 32  # pixels: enough for 8x8 digits, small enough for a CPU
 TEST_SHARE = 0.2
@@ -67,10 +68,11 @@ def write_class_folders(raw: Path, images, labels) -> None:
 WRITERS = {"kaggle": write_pixel_csv, "paper": write_class_folders}
 
 
-def smoke(cfg) -> str:
-    """Build, train, predict and check in a scratch copy of this project; return one line."""
+def smoke(cfg, predict) -> str:
+    """Build, train, predict (the kind's own `predict(cfg)`) and check in a scratch copy of this project;
+    return one line."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, baseline.hub_offline():
+    with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, weights.hub_offline():
         root = Path(scratch)
         scfg = _scratch_project(cfg, root)
         images, labels = digits()
@@ -79,9 +81,9 @@ def smoke(cfg) -> str:
         scfg = config.load(root / config.CONFIG_FILE)
         scfg = scfg.override("model", epochs=0, size=SIZE, bs=min(cfg.model.bs, BS), lr=cfg.model.lr or LR, tta=False)
         scfg = _weights(scfg)
-        trained = baseline.train(scfg, allow_random=True)
+        trained = train.train(scfg, allow_random=True)
         print(trained, flush=True)
-        predicted = baseline.predict(scfg)
+        predicted = predict(scfg)
         print(predicted, flush=True)
         run = runs.latest(scfg)
         metrics = runs.read_metrics(run)
@@ -116,11 +118,11 @@ def _scratch_project(cfg, root: Path):
 def _weights(cfg):
     """Cached ImageNet weights, or random init with one line saying why (smoke never downloads)."""
     arch = cfg.model.arch
-    name = baseline.weights_file(arch)
+    name = weights.weights_file(arch)
     if not cfg.model.pretrained or name is None:  # timm: HF_HUB_OFFLINE makes a missing cache fail fast
         return cfg
-    if baseline.cached_weights(arch) is None:
-        print(f"weights: {name} is not in {baseline.weights_cache()} (smoke runs offline): random init", flush=True)
+    if weights.cached(arch) is None:
+        print(f"weights: {name} is not in {weights.cache()} (smoke runs offline): random init", flush=True)
         return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, pretrained=False))
     return cfg
 

@@ -1,0 +1,175 @@
+"""The bake's answers: which kind a source names, the folder and package it gives, every problem.
+
+The prompts (local_extensions.py) and the pre-gen hook both use this file, and the
+arXiv id rules come from the paper kind's own `arxiv_ids.py`, loaded from the template
+tree: each rule is written once. Pure standard library: hooks run it before anything
+is installed.
+"""
+
+import keyword
+import re
+import sys
+import types
+import unicodedata
+from pathlib import Path
+from urllib.parse import unquote
+
+PACKAGE = Path(__file__).parent / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.__package}}"
+
+
+def load(path: Path) -> types.ModuleType:
+    """A stdlib-only module of the generated package, run from the template tree without writing a
+    __pycache__ there (cookiecutter would copy it into every project)."""
+    module = types.ModuleType(f"mlstarter_{path.stem}")
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
+    return module
+
+
+arxiv = load(PACKAGE / "paper" / "arxiv_ids.py")
+IdError = arxiv.IdError
+
+EXAMPLE_COMPETITION = "digit-recognizer"
+BACKBONES = ("resnet18", "resnet34", "resnet50")
+MAX_FOLDER = 64
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+FOLDER = re.compile(r"[^\W_][\w.-]*")
+KAGGLE_HOSTS = {"kaggle.com", "www.kaggle.com"}
+# Names a project package must not take: they would shadow what it imports.
+TAKEN = {
+    "accelerate", "arxiv", "fastai", "fastcore", "kaggle", "kagglehub", "kagglesdk",
+    "matplotlib", "numpy", "pandas", "PIL", "pytest", "sklearn", "src", "tests",
+    "timm", "torch", "torchvision",
+}  # fmt: skip
+
+
+def parse_competition(text: str) -> str:
+    """Return the competition slug of a slug or a kaggle.com competition URL."""
+    raw = text.strip()
+    slug = raw
+    if "/" in raw or raw.startswith("kaggle.com"):
+        url = arxiv.split_url(raw)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if url.hostname not in KAGGLE_HOSTS or len(parts) < 2 or parts[0] not in {"c", "competitions"}:
+            raise IdError(
+                f"{text!r} is not a Kaggle competition URL "
+                f"(use https://www.kaggle.com/competitions/{EXAMPLE_COMPETITION} or the slug {EXAMPLE_COMPETITION})"
+            )
+        slug = parts[1]
+    slug = slug.lower()
+    if not SLUG.fullmatch(slug) or len(slug) > 100:
+        raise IdError(
+            f"{text!r} is not a competition slug (lowercase letters, digits and '-', e.g. {EXAMPLE_COMPETITION})"
+        )
+    return slug
+
+
+def looks_like_paper(text: str) -> bool:
+    """True when the answer names an arXiv paper rather than a competition."""
+    raw = text.strip()
+    if re.match(r"(?i)(arxiv:|(https?://)?(www\.|export\.)?arxiv\.org)", raw):
+        return True
+    # Slugs never contain '.', new arXiv ids always do; old ids carry a '/' but no host.
+    return bool(arxiv.NEW_ID.fullmatch(raw) or arxiv.OLD_ID.fullmatch(raw) or re.fullmatch(r"\d+\.\d+(v\d+)?", raw))
+
+
+def parse_source(text: str) -> tuple[str, str]:
+    """Return ('kaggle', slug) or ('paper', arxiv_id) for a competition or paper answer."""
+    if looks_like_paper(text):
+        return "paper", arxiv.parse_arxiv_id(text)
+    return "kaggle", parse_competition(text)
+
+
+def default_folder(text: str) -> str:
+    """The folder a source bakes into unless the user names another."""
+    try:
+        kind, ident = parse_source(text)
+    except IdError:
+        return ""
+    return ident if kind == "kaggle" else "arxiv-" + arxiv.split_version(ident)[0].replace("/", "-")
+
+
+def kind(source) -> str:
+    """'kaggle' or 'paper', '' for an answer that is neither."""
+    try:
+        return parse_source(str(source))[0]
+    except IdError:
+        return ""
+
+
+def ident(source, wanted: str) -> str:
+    """The slug or arXiv id a source names when it is of the `wanted` kind, else ''."""
+    try:
+        found, value = parse_source(str(source))
+    except IdError:
+        return ""
+    return value if found == wanted else ""
+
+
+def check_folder(name: str) -> str:
+    """Return the project folder name, or raise IdError saying what to type instead."""
+    hint = _slugify(name) or "my-project"
+    if name != name.strip() or not name:
+        raise IdError(f"{name!r} is empty or has spaces around it (try {hint!r})")
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise IdError(f"{name!r} is a path; give one folder name, created in the current folder (try {hint!r})")
+    if not FOLDER.fullmatch(name) or not name.isprintable():
+        raise IdError(
+            f"{name!r} has characters a folder name should not (letters, digits, '-', '_', '.'; try {hint!r})"
+        )
+    if len(name) > MAX_FOLDER:
+        raise IdError(f"{name!r} is longer than {MAX_FOLDER} characters (try {hint[:MAX_FOLDER]!r})")
+    return name
+
+
+def package_name(folder: str) -> str:
+    """The Python package a project folder gives: 'Digit-Recognizer 2' -> 'digit_recognizer_2'."""
+    ascii_name = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    return f"ml_{name}" if name[:1].isdigit() else name
+
+
+def check_package(name: str, folder: str) -> str:
+    """Raise IdError when the package name derived from `folder` cannot be used."""
+    if not name or not name.isidentifier():
+        raise IdError(f"{folder!r} gives no Python package name (use ASCII letters, e.g. my-project)")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise IdError(f"{folder!r} gives the package {name!r}, a Python keyword (try {name}-project)")
+    if name in TAKEN or name in sys.stdlib_module_names:
+        raise IdError(
+            f"{folder!r} gives the package {name!r}, which would shadow a module it imports (try {name}-project)"
+        )
+    return name
+
+
+def check_answers(answers: dict) -> list[str]:
+    """Every problem with a bake's answers, one line each as `field: what (fix)`."""
+    problems = []
+    try:
+        parse_source(str(answers.get("source", "")))
+    except IdError as exc:
+        problems.append(f"source: {exc}")
+    folder = str(answers.get("project", ""))
+    if not folder and problems:  # the folder's default comes from the source: one refused answer, one line
+        folder = "project"
+    try:
+        check_package(package_name(check_folder(folder)), folder)
+    except IdError as exc:
+        problems.append(f"project: {exc}")
+    if answers.get("backbone") not in BACKBONES:
+        problems.append(f"backbone: {answers.get('backbone')!r} is not one of {', '.join(BACKBONES)}")
+    author = str(answers.get("author", ""))
+    if not author.strip() or not author.isprintable() or len(author) > 200:
+        problems.append(f"author: {author!r} must be one printable line (e.g. Ada Lovelace)")
+    return problems
+
+
+def report(problems: list[str]) -> int:
+    """Print each problem as `error: ...` on stderr; the exit code a refused bake ends with (2), else 0."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def _slugify(text: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_FOLDER].strip("-")

@@ -1,0 +1,207 @@
+"""make rules: RULES.md from the competition's metadata, your ticks kept.
+
+RULES.md has two generated blocks, each between marker lines: the facts (deadlines, team
+size, daily submissions, metric...) from Kaggle's API, and the text of the rules page.
+`make rules` rewrites those two blocks and nothing else, so every box you ticked and every
+line you wrote outside them stays as it is. The bake's post-gen hook calls `write_rules` too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from ..kit import kaggle_api
+from ..kit.errors import ProjectError
+from ..kit.files import write_text
+
+DOCUMENT = "RULES.md"
+FACTS = ("<!-- facts: `make rules` rewrites this block from Kaggle's API; write your own lines outside it -->",
+         "<!-- end of facts -->")  # fmt: skip
+PAGE = ("<!-- rules page: `make rules` rewrites this block with the text of the competition's rules page -->",
+        "<!-- end of rules page -->")  # fmt: skip
+# What a careful competitor checks on the competition's pages: no API call answers these.
+CHECKS = [
+    "I read the rules and accepted them on kaggle.com (downloads fail with 403 until then)",
+    "One account per person; our team is within the size limit, and any merge happens before the merger deadline",
+    "External data: what is allowed, and whether it must be shared in the forum first",
+    "Pretrained weights and models: allowed? (the baseline starts from ImageNet weights)",
+    "No private sharing of code or data outside the team; public sharing goes to the forum or a public notebook",
+    "Winner's obligations: code, licence (often open source) and a write-up",
+    "Public vs private leaderboard: how the test set is split, and which submissions I select for the final score",
+]
+BOX = re.compile(r"^\s*[-*] \[([ xX])\] ")
+
+
+def skeleton(slug: str) -> str:
+    """RULES.md before any metadata: the bake writes this same text, and `make rules` fills it."""
+    url = kaggle_api.COMPETITION_URL.format(slug=slug)
+    return "\n".join(
+        [
+            f"# Rules checklist: {slug}",
+            "",
+            FACTS[0],
+            "Not filled yet: run `make setup`, then `make rules` (it needs Kaggle credentials) to fill in",
+            f"the deadlines, team size, daily submissions and metric of {url}.",
+            FACTS[1],
+            "",
+            "## Checks no API answers",
+            "",
+            "Tick each box (`[x]`) once you have checked it on the competition's pages;",
+            "`make rules` keeps your ticks and every line you add outside its two blocks.",
+            "",
+            *(f"- [ ] {check}" for check in CHECKS),
+            "",
+            "## Rules page",
+            "",
+            PAGE[0],
+            f"Not fetched yet: `make rules` copies the rules page here. Read it at {kaggle_api.rules_url(slug)}.",
+            PAGE[1],
+            "",
+        ]
+    )
+
+
+def write_rules(cfg) -> str:
+    """Refresh RULES.md's facts and rules text from Kaggle; every tick and line of yours is kept."""
+    slug = cfg.project.competition
+    if not slug:
+        raise ProjectError("project.competition is empty in config.toml (set it to the slug, e.g. digit-recognizer)")
+    api = kaggle_api.client()
+    competition = kaggle_api.competition(api, slug)
+    page, page_note = _rules_page(api, slug)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    path = cfg.root / DOCUMENT
+    text = path.read_text(encoding="utf-8") if path.exists() else skeleton(slug)
+    text = replace_block(text, FACTS, facts(competition, slug, now))
+    text = replace_block(text, PAGE, page_block(page, page_note, slug, now))
+    write_text(path, text)
+    boxes = [m.group(1) for m in map(BOX.match, _outside_blocks(text)) if m]
+    ticked = sum(1 for mark in boxes if mark != " ")
+    deadline = _when(competition.deadline, now)
+    return (
+        f"facts for {inline(competition.title) or slug} refreshed in {DOCUMENT} (deadline {deadline}, "
+        f"{competition.max_daily_submissions or '?'} submissions a day, teams up to "
+        f"{competition.max_team_size or '?'}); {ticked} of {len(boxes)} boxes ticked; {page_note}"
+    )
+
+
+def inline(text) -> str:
+    """An API string as one line of Markdown, written as it came but for what would break the file: line breaks
+    and control characters become spaces (a title must not add lines, such as our own marker lines), and '<!--'
+    is written '&lt;!--', which renders as '<!--' but cannot start a comment that hides the rest."""
+    text = "".join(char if char.isprintable() else " " for char in str(text or ""))
+    return " ".join(text.split()).replace("<!--", "&lt;!--")
+
+
+def _link_text(text: str) -> str:
+    """Text inside [...]: brackets and backslashes escaped, so that it renders as it came."""
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
+def facts(competition, slug: str, now: datetime) -> list[str]:
+    """The generated facts, one bullet each; the API's strings through `inline`."""
+    url = kaggle_api.COMPETITION_URL.format(slug=slug)
+    rules = kaggle_api.rules_url(slug)
+    name, reward = _link_text(inline(competition.title) or slug), inline(competition.reward)
+    about = [inline(competition.category), f"reward: {reward}" if reward else "", _teams(competition)]
+    if competition.is_kernels_submissions_only:
+        route = (
+            "code competition: submissions come from a Kaggle notebook "
+            "(`make kaggle-push` runs this project there; `make submit` refuses CSV uploads)"
+        )
+    elif competition.submissions_disabled:
+        route = "closed to new submissions"
+    else:
+        route = "a CSV upload with `make submit`"
+    joined = "yes" if competition.user_has_entered else f"no: accept the rules at {rules} before `make data`"
+    return [
+        f"Facts from Kaggle's API, {now:%Y-%m-%d %H:%M} UTC (`make rules` refreshes them):",
+        "",
+        f"- **Competition:** [{name}]({url}) ({'; '.join(filter(None, about))})",
+        f"- **Rules:** {rules}",
+        f"- **Deadline:** {_when(competition.deadline, now)}",
+        f"- **Entry deadline** (accept the rules before it): {_when(competition.new_entrant_deadline, now)}",
+        f"- **Team merger deadline:** {_when(competition.merger_deadline, now)}",
+        f"- **Max team size:** {competition.max_team_size or 'not stated'}",
+        f"- **Max daily submissions:** {competition.max_daily_submissions or 'not stated'} (reset at 00:00 UTC)",
+        f"- **Evaluation metric:** {inline(competition.evaluation_metric) or 'see the Evaluation page'}",
+        f"- **Submissions:** {route}",
+        f"- **You have joined:** {joined}",
+    ]
+
+
+def page_block(page: str | None, note: str, slug: str, now: datetime) -> list[str]:
+    """The rules page as Kaggle served it, or where to read it."""
+    rules = kaggle_api.rules_url(slug)
+    if page is None:
+        return [f"{note[0].upper()}{note[1:]}; read it at {rules}."]
+    page = page.replace("\r\n", "\n").replace("\r", "\n")  # a lone \r would start an unquoted line on reading
+    safe = page.replace("<!--", "&lt;!--").strip()  # page text must never close our block
+    quoted = [f"> {line}".rstrip() for line in safe.split("\n")]  # quoted: its headings stay out of our outline
+    return [
+        f"The rules page as Kaggle's API served it on {now:%Y-%m-%d %H:%M} UTC (the page itself: {rules}):",
+        "",
+        *quoted,
+    ]
+
+
+def replace_block(text: str, markers: tuple[str, str], body: list[str]) -> str:
+    """Put `body` between the marker lines, adding the block when it is missing; the rest is untouched."""
+    lines = text.split("\n")
+    begin = next((i for i, line in enumerate(lines) if line.strip() == markers[0]), None)
+    end = next((i for i, line in enumerate(lines) if line.strip() == markers[1]), None)
+    if begin is not None and end is not None and begin < end:
+        return "\n".join([*lines[: begin + 1], *body, *lines[end:]])
+    if begin is not None or end is not None:
+        present, missing = (markers[0], markers[1]) if begin is not None else (markers[1], markers[0])
+        raise ProjectError(
+            f"{DOCUMENT}: the line {present!r} is there but {missing!r} is not after it "
+            "(put the missing line back, or delete both to get a fresh block)"
+        )
+    block = [markers[0], *body, markers[1]]
+    if markers == FACTS:  # facts go right under the title
+        at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
+        return "\n".join([*lines[:at], "", *block, *lines[at:]])
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join([*lines, "", "## Rules page", "", *block, ""])
+
+
+def _outside_blocks(text: str) -> list[str]:
+    inside, kept = False, []
+    for line in text.split("\n"):
+        if line.strip() in (FACTS[0], PAGE[0]):
+            inside = True
+        elif line.strip() in (FACTS[1], PAGE[1]):
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return kept
+
+
+def _rules_page(api, slug: str) -> tuple[str | None, str]:
+    """(text, note) of the rules page; a page the API does not serve is a note, not a failure."""
+    try:
+        pages = kaggle_api.call(f"reading {slug}'s rules page", api.competition_list_pages, slug, "rules")
+    except ProjectError as exc:
+        return None, f"rules page not fetched ({exc})"
+    for page in pages or []:
+        if (page.name or "").lower() == "rules" and (page.content or "").strip():
+            return page.content, "rules page copied below the checklist"
+    return None, "Kaggle's API serves no rules page text for it"
+
+
+def _when(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "none"
+    days = (moment - now).total_seconds() / 86400
+    if days < 0:
+        left = f"closed {int(-days)} days ago" if days <= -1 else "closed today"
+    else:
+        left = f"{int(days)} days left" if days >= 1 else "less than a day left"
+    return f"{moment:%Y-%m-%d %H:%M} UTC, {left}"
+
+
+def _teams(competition) -> str:
+    return f"{competition.team_count:,} teams" if competition.team_count else ""

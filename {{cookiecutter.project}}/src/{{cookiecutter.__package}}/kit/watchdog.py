@@ -1,0 +1,87 @@
+"""A stalled server must not hang a command: the network clients set no read timeout.
+
+kagglesdk's API calls, the arxiv package and fastai's downloads all wait forever on a
+server that accepted the connection and then went quiet. `watch` stops such a call once
+nothing has happened for STALL_SECONDS (environment, default 120): for a download,
+"nothing" means its file stopped growing, so a big file on a slow link is never cut.
+It works by a timer signal, so only in the main thread (elsewhere it does nothing).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+
+from .errors import ProjectError
+
+ENV = "STALL_SECONDS"
+DEFAULT_SECONDS = 120.0
+TICK = 0.25  # seconds between checks
+
+_active: list[dict] = []  # the watches in force, innermost last
+_saved: list = []  # the SIGALRM handler to put back when the last watch ends
+
+
+def seconds() -> float:
+    """How long a call may go without progress: $STALL_SECONDS, else DEFAULT_SECONDS."""
+    raw = os.environ.get(ENV)
+    if raw is None:
+        return DEFAULT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value > 0):
+        raise ProjectError(f"{ENV}={raw!r} is not a number of seconds above 0 (unset it, or e.g. {ENV}=300)")
+    return value
+
+
+@contextmanager
+def watch(what: str, progress=None):
+    """Run the block; raise ProjectError once `progress()` (e.g. the bytes downloaded so far; None:
+    the block must answer at all) has not changed for STALL_SECONDS."""
+    limit = seconds()
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    state = {"what": what, "progress": progress, "last": _measure(progress), "since": time.monotonic()}
+    state["limit"] = limit
+    if not _active:
+        _saved[:] = [signal.signal(signal.SIGALRM, _check)]
+        signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+    _active.append(state)
+    try:
+        yield
+    finally:
+        if state in _active:
+            _active.remove(state)
+        if not _active and _saved:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, _saved.pop() or signal.SIG_DFL)
+
+
+def _measure(progress):
+    try:
+        return progress() if progress else None
+    except OSError:
+        return None
+
+
+def _check(signum, frame) -> None:
+    """The timer's handler: raises in the main thread, wherever it is blocked (a socket read)."""
+    now = time.monotonic()
+    for state in list(_active):
+        value = _measure(state["progress"])
+        if value != state["last"]:
+            state["last"], state["since"] = value, now
+        elif now - state["since"] >= state["limit"]:
+            _active.clear()  # one error is enough: the outer watches end with this block
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            raise ProjectError(
+                f"{state['what']}: nothing arrived for {state['limit']:g} s, so it was stopped "
+                f"(check the network, then run it again; on a slow link set {ENV} higher)"
+            )
