@@ -26,7 +26,9 @@ def load(path: Path) -> types.ModuleType:
 
 
 arxiv = load(PACKAGE / "paper" / "arxiv_ids.py")
+files = load(PACKAGE / "kit" / "files.py")
 IdError = arxiv.IdError
+PROBE_BYTES = 1 << 20  # more than a bake writes: a disk that takes this takes the project
 
 EXAMPLE_COMPETITION = "digit-recognizer"
 BACKBONES = ("resnet18", "resnet34", "resnet50")
@@ -161,6 +163,18 @@ def check_answers(answers: dict) -> list[str]:
     if not author.strip() or not author.isprintable() or len(author) > 200:
         problems.append(f"author: {author!r} must be one printable line (e.g. Ada Lovelace)")
     return problems
+
+
+def check_output(folder) -> list[str]:
+    """Why a bake into `folder` would stop half-way (read-only, full disk): cookiecutter itself would
+    answer with a traceback and leave a half-made project behind."""
+    problem = files.room_for(Path(folder), PROBE_BYTES) if folder is not None else None
+    if problem is None:
+        return []
+    return [
+        f"cannot write into {folder}: {problem.strerror or problem} "
+        "(free some disk space, or bake into a folder you may write to: cookiecutter ... -o <folder>)"
+    ]
 
 
 def report(problems: list[str]) -> int:

@@ -5,7 +5,6 @@ uses too: the prompts and the hooks share one implementation.
 """
 
 import sys
-import tempfile
 from pathlib import Path
 
 from jinja2.ext import Extension
@@ -19,13 +18,10 @@ def check_answers(given):
     Raising SystemExit here (while cookiecutter renders the derived names)
     means no folder was created yet, so a refused bake leaves nothing behind.
     """
-    problems = answers.check_answers(dict(given)) or [p for p in [_unwritable(_output_folder())] if p]
+    problems = answers.check_answers(dict(given)) or answers.check_output(_output_folder())
     if problems:
         raise SystemExit(answers.report(problems))
     return "ok"
-
-
-PROBE_BYTES = 1 << 20  # more than a bake writes: a disk that takes this takes the project
 
 
 def _output_folder():
@@ -37,26 +33,6 @@ def _output_folder():
             return frame.f_locals.get("output_dir")
         frame = frame.f_back
     return None
-
-
-def _unwritable(folder) -> str:
-    """Why a bake into `folder` would stop half-way (read-only, full disk), or "". cookiecutter itself
-    would answer with a traceback and leave a half-made project behind."""
-    if folder is None:
-        return ""
-    existing = Path(folder).expanduser().absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        with tempfile.TemporaryFile(dir=existing) as probe:
-            probe.write(b"\0" * PROBE_BYTES)
-            probe.flush()
-    except OSError as exc:
-        return (
-            f"cannot write into {folder}: {exc.strerror or exc} "
-            "(free some disk space, or bake into a folder you may write to: cookiecutter ... -o <folder>)"
-        )
-    return ""
 
 
 class AnswersExtension(Extension):

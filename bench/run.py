@@ -106,7 +106,7 @@ def project(pkg, root: Path, images, labels, args):
     for key, value in {"arch": args.arch, "size": args.size, "epochs": args.epochs, "bs": 64, "lr": 2e-3}.items():
         pkg.config.set_value(path, "model", key, value)  # lr 2e-3: fine_tune's default, as in the minimal script
     cfg = pkg.config.load(path)
-    pkg.layouts.record(cfg, pkg.layouts.detect(cfg.raw))
+    pkg.layouts.save(cfg, pkg.layouts.detect(cfg.raw))
     return pkg.config.load(path)
 
 

@@ -70,12 +70,39 @@ def git_init(root):
     return "git: repository created with a first commit"
 
 
+TRANSIENT = ("_output_dir", "_repo_dir", "_checkout")  # where this bake ran, not what it was
+
+
+def record_template(root, answers):
+    """Write .cruft.json as `cruft create` would, so that a plain `cookiecutter` bake can take later
+    template fixes with `cruft update` (cruft create, when it is the baker, writes its own over this)."""
+    if "_commit" in answers:  # `cruft create` is baking: it writes .cruft.json itself, next
+        return "template updates: recorded by cruft in .cruft.json (`cruft update` takes later fixes)"
+    from cookiecutter.config import BUILTIN_ABBREVIATIONS
+    from cookiecutter.repository import expand_abbreviations
+
+    template = expand_abbreviations(answers["_template"], BUILTIN_ABBREVIATIONS)  # gh:org/x -> a git URL
+    if "://" not in template and "@" not in template:
+        template = str(Path(answers["_repo_dir"]).resolve())  # a local folder: absolute, like cruft's
+    if shutil.which("git") is None:
+        return "template updates: not recorded (git is not installed; `cruft link <template URL>` later)"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=answers["_repo_dir"], capture_output=True, text=True)
+    if head.returncode:
+        return "template updates: not recorded (the template is no git repository; `cruft link <its URL>` later)"
+    context = {k: v for k, v in answers.items() if k not in TRANSIENT}
+    context.update(_template=template, _commit=head.stdout.strip())
+    state = {"template": template, "commit": context["_commit"], "checkout": None, "context": {"cookiecutter": context}}
+    state["directory"] = None
+    (root / ".cruft.json").write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return "template updates: recorded in .cruft.json (`cruft update` takes the template's later fixes)"
+
+
 def main(answers):
     root = Path.cwd()
     kind, package = answers["__kind"], answers["__package"]
     prune(root, kind, package)
     document = "RULES.md" if kind == "kaggle" else "NOTES.md"
-    lines = [f"{document}: {fill(root, kind, package)}"]
+    lines = [f"{document}: {fill(root, kind, package)}", record_template(root, answers)]
     if answers["git_init"] in (True, "yes", "y", "true", "1"):
         lines.append(git_init(root))
     what = f"Kaggle competition {answers['__competition']}" if kind == "kaggle" else f"arXiv paper {answers['__paper']}"

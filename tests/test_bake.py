@@ -1,10 +1,14 @@
 """Baking: every option combination gives a clean project whose own checks pass."""
 
 import itertools
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import BIN, TEMPLATE, files_of, load_hook
@@ -23,7 +27,7 @@ def expected_files(kind: str, pkg: str) -> list[str]:
     """The template's project tree under its rendered names, less what the other kind alone uses."""
     pruned = load_hook("post_gen_project").KIND_FILES
     other = [name.format(package=pkg) for k, names in pruned.items() if k != kind for name in names]
-    found = []
+    found = [".cruft.json"]  # written by the post-gen hook: the template (a git checkout here) and the answers
     for path in PROJECT.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             name = path.relative_to(PROJECT).as_posix().replace("{{cookiecutter.__package}}", pkg)
@@ -71,12 +75,58 @@ def test_no_template_code_is_left_in_any_file(bake, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_baked_project_passes_ruff(bake, kind):
-    """What a user gets is clean under their own linter settings."""
+def test_the_baked_project_passes_its_own_lint(bake, kind):
+    """What a user gets is clean under their own `make lint`: ruff, and import-linter's layers and no cycles."""
     root = bake(source=KINDS[kind], git_init=False)
-    for args in (["check", "."], ["format", "--check", "."]):
-        done = subprocess.run([str(BIN / "ruff"), *args], cwd=root, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(["make", "lint", f"PYTHON={sys.executable}"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Contracts: 2 kept, 0 broken." in done.stdout
+
+
+def lint_imports(package: Path, contracts: str) -> subprocess.CompletedProcess:
+    """lint-imports on a copy of `package` (as `pkg`) under the given contracts."""
+    config = package.parent.parent / ".importlinter"
+    config.write_text(f"[importlinter]\nroot_package = pkg\n\n{contracts}")
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    command = [str(BIN / "lint-imports"), "--no-cache", "--config", str(config)]
+    return subprocess.run(command, cwd=package.parent.parent, capture_output=True, text=True, env=env)
+
+
+def test_both_kinds_never_import_each_other_and_a_cycle_is_caught(tmp_path):
+    """Before pruning both kinds' folders exist: check their independence there, with the baked project's
+    own layers; then show that the contracts fail on what they forbid (a cycle through a function-level
+    import, kit importing upwards)."""
+    package = tmp_path / "src" / "pkg"
+    shutil.copytree(PROJECT / "src" / "{{cookiecutter.__package}}", package)
+    baked = (PROJECT / "pyproject.toml").read_text()
+    layers = re.search(r"^layers = (\[.*\])$", baked, re.M)[1]
+    contracts = (
+        "[importlinter:contract:layers]\nname = layers\ntype = layers\ncontainers = pkg\n"
+        "layers =\n    " + "\n    ".join(json.loads(layers)) + "\n\n"
+        "[importlinter:contract:kinds]\nname = kinds\ntype = independence\nmodules =\n    pkg.kaggle\n    pkg.paper\n\n"
+        "[importlinter:contract:cycles]\nname = cycles\ntype = acyclic_siblings\nancestors =\n    pkg\n"
+    )
+    done = lint_imports(package, contracts)
+    assert done.returncode == 0 and "Contracts: 3 kept, 0 broken." in done.stdout, done.stdout + done.stderr
+    files = package / "kit" / "files.py"
+    files.write_text(files.read_text() + "\n\ndef _later():\n    from . import runs  # noqa\n")
+    done = lint_imports(package, contracts)
+    assert done.returncode == 1 and "cycles BROKEN" in done.stdout, done.stdout
+    files.write_text(files.read_text() + "\n\ndef _upwards():\n    from .. import train  # noqa\n")
+    assert "layers BROKEN" in lint_imports(package, contracts).stdout
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_recipe_is_one_short_file_the_readme_names(bake, kind):
+    """A newcomer changes the model in one file of at most 150 lines, and the README sends them there."""
+    root = bake(source=KINDS[kind], git_init=False)
+    pkg = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
+    recipe = root / "src" / pkg / "recipes" / "vision.py"
+    assert len(recipe.read_text().splitlines()) <= 150
+    assert "this file is yours" in recipe.read_text().split('"""')[1].lower()
+    readme = (root / "README.md").read_text()
+    assert readme.index("## Where to change what") < readme.index("## Commands") < readme.index("## First")
+    assert f"`src/{pkg}/recipes/vision.py`, `learner()`" in readme
 
 
 @pytest.mark.slow

@@ -287,7 +287,7 @@ def test_make_data_survives_broken_archives_empty_competitions_and_unwritable_di
     assert zipped < biggest, "the limit must let the zip in and stop its extraction"
     cases = {
         "truncated download": (zip_mode("stall", release=True), ["downloading digit-recognizer"], {}),
-        "corrupt zip": (zip_mode("corrupt"), ["is not a complete zip"], {"fake": CorruptZip.make(fk)}),
+        "corrupt zip": (zip_mode("corrupt"), ["is damaged or incomplete"], {"fake": CorruptZip.make(fk)}),
         "zip with ../ member": (zip_mode("escape-dotdot"), ["'..'", "refused"], {"state": nothing_escaped}),
         "zip with absolute member": (
             zip_mode("escape-absolute"),
@@ -681,15 +681,19 @@ def test_paper_make_data_fails_in_one_line_on_every_download_and_archive_fault(w
         "corrupt zip": (mirror_serves(good[: len(good) // 2]), ["is damaged"], {}),
         "zip with ../ member": (
             mirror_serves(tgz({**files, "cifar10/../../escaped.txt": b"x"})),
-            ["lands outside"],
+            ["climbs out with '..'", "refused"],
             {},
         ),
         "zip with absolute member": (
             mirror_serves(tgz({**files, "/tmp/mlstarter-escaped.txt": b"x"})),
-            ["lands outside"],
+            ["absolute path", "refused"],
             {},
         ),
-        "zip with symlink": (mirror_serves(tgz(files, links={"cifar10/out": "../../x"})), ["a link"], {}),
+        "zip with symlink": (
+            mirror_serves(tgz(files, links={"cifar10/out": "../../x"})),
+            ["symbolic link", "refused"],
+            {},
+        ),
         "empty competition": (mirror_serves(tgz({})), ["holds no files"], {}),
         "read-only data folder": (
             lambda ctx, env, project: read_only_data(None, env, project),
@@ -1289,8 +1293,8 @@ def test_the_generated_gitignore_keeps_credentials_data_and_runs_out_of_git(worl
 
 SOURCES = Path(__file__).resolve().parents[1] / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.__package}}"
 RAW_WRITES = {  # (module, function): why writing in place is safe there; every other write must be atomic
-    ("baseline", "_export"): "writes the temp path its caller's atomic_path block hands it",
-    ("kaggle.data", "_extract"): "writes into data/raw/.unpacking, moved into place only once all is extracted",
+    ("train", "_export"): "writes the temp path its caller's atomic_path block hands it",
+    ("kit.archives", "_extract"): "writes into the caller's staging folder, moved into place once all is extracted",
     ("paper.notes", "_spaced"): "a timestamp in the user's cache folder (arXiv's request spacing), not project data",
     ("smoke", "write_pixel_csv"): "the smoke run's scratch data in a temp folder, deleted afterwards",
     ("smoke", "write_class_folders"): "the smoke run's scratch data in a temp folder, deleted afterwards",

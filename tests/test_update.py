@@ -1,11 +1,14 @@
 """Template updates reach baked projects through cruft; the user's own work survives them."""
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import cruft
 import yaml
 from conftest import TEMPLATE
+from cookiecutter.main import cookiecutter
 
 
 def git(*args, cwd):
@@ -50,6 +53,35 @@ def test_cruft_update_brings_template_changes_and_keeps_local_edits(tmp_path):
     assert "mine:  ## a target the user added" in makefile.read_text()
     assert rules.read_text().endswith("- [x] my own line, ticked\n")
     assert cruft.check(project) is True
+
+
+def test_a_plain_cookiecutter_bake_records_what_cruft_update_needs(tmp_path):
+    """The README's first command bakes with plain cookiecutter: it must be just as updatable as cruft create."""
+    template = template_copy(tmp_path)
+    project = Path(
+        cookiecutter(
+            str(template), no_input=True, output_dir=str(tmp_path / "out"), extra_context={"project": "digits"}
+        )
+    )
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["template"] == str(template) and state["commit"] == git("rev-parse", "HEAD", cwd=template).strip()
+    assert state["context"]["cookiecutter"]["project"] == "digits"
+    assert "_output_dir" not in state["context"]["cookiecutter"], "where it was baked is no answer"
+    assert git("status", "--porcelain", cwd=project) == "", "the first commit holds .cruft.json"
+    assert cruft.check(project) is True
+
+    notes = project / "src" / "digits" / "recipes" / "vision.py"
+    notes.write_text(notes.read_text().replace("PRESIZE = 1.15", "PRESIZE = 1.25"))
+    git("commit", "-q", "-am", "my recipe", cwd=project)
+    readme = template / "{{cookiecutter.project}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nA line the template added later.\n")
+    git("commit", "-q", "-am", "template v2", cwd=template)
+
+    assert cruft.check(project) is False
+    assert cruft.update(project, skip_apply_ask=True) is True
+    assert "A line the template added later." in (project / "README.md").read_text()
+    assert "PRESIZE = 1.25" in notes.read_text()
+    assert (project / "src" / "digits" / "kaggle").is_dir() and not (project / "src" / "digits" / "paper").exists()
 
 
 def test_the_projects_ci_and_pre_commit_files_are_valid_and_run_real_targets(bake):

@@ -52,3 +52,22 @@ def test_module_runs_as_python_dash_m(project):
     assert f"python -m {PACKAGE}" in done.stdout
     for name in commands():
         assert name in done.stdout
+
+
+def test_a_mistyped_command_or_flag_is_one_line_naming_the_closest(project):
+    """A typo gets the right spelling, not a usage screen or a traceback."""
+    done = run_cli("trian", cwd=project)
+    assert done.returncode == 2 and done.stderr.startswith("error: No such command 'trian'. Did you mean 'train'?")
+    done = run_cli("train", "--epoch", "3", cwd=project)
+    assert done.returncode == 2 and "--epochs" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_the_readme_names_the_file_behind_every_make_target():
+    """'Where to change what': each row of the commands table points at a file that exists."""
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| .* \| `([^`]+)` \|$", readme, re.M)
+    assert {"train", "predict", "smoke", "data"} <= {target for target, _ in rows}
+    for target, code in rows:
+        where = ROOT / code if code in ("Makefile", "tests/") else ROOT / "src" / PACKAGE / code
+        assert where.exists(), f"make {target}: {code} does not exist"

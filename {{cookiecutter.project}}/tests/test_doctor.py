@@ -109,11 +109,11 @@ def test_recorded_data_is_checked_and_a_missing_file_named(project, machine):
     cfg = tiny_data.project_config(project)
     status, value = rows(doctor.doctor(cfg))["data"][0]
     assert status == "note" and "not recorded yet" in value
-    layouts.record(cfg, layouts.detect(cfg.raw))
+    layouts.save(cfg, layouts.detect(cfg.raw))
     cfg = config.load(project / "config.toml")
     assert rows(doctor.doctor(cfg))["data"][0] == (
         "ok",
-        "layout pixel-csv: train train.csv (label: label), test test.csv, sample sample_submission.csv",
+        "layout pixel-csv: train train.csv (label: label, classification), test test.csv, sample sample_submission.csv",
     )
     (raw / "test.csv").unlink()
     text = doctor.doctor(cfg)

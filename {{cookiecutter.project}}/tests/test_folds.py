@@ -16,6 +16,7 @@ from tiny_data import make_project
 folds = module("kit.folds")
 train = module("train")
 cv = module("cv")
+metrics = module("kit.metrics")
 layouts = module("kit.layouts")
 runs = module("kit.runs")
 config = module("kit.config")
@@ -169,10 +170,14 @@ def test_scores_match_their_textbook_definitions():
 
     targets = np.array([0, 1, 1, 0, 1])
     probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.5, 0.5], [0.1, 0.9]])
-    assert cv.score("accuracy", targets, probs) == pytest.approx(0.8)  # a 0.5/0.5 tie goes to the first class
-    assert cv.score("error_rate", targets, probs) == pytest.approx(0.2)
-    assert cv.score("log_loss", targets, probs) == pytest.approx(log_loss(targets, probs))
-    assert cv.score("roc_auc", targets, probs) == pytest.approx(roc_auc_score(targets, probs[:, 1]))
+    assert metrics.score("accuracy", "classification", targets, probs) == pytest.approx(
+        0.8
+    )  # a 0.5/0.5 tie goes to the first class
+    assert metrics.score("error_rate", "classification", targets, probs) == pytest.approx(0.2)
+    assert metrics.score("log_loss", "classification", targets, probs) == pytest.approx(log_loss(targets, probs))
+    assert metrics.score("roc_auc", "classification", targets, probs) == pytest.approx(
+        roc_auc_score(targets, probs[:, 1])
+    )
 
 
 # ------------------------------------------------------------------------------------ training
@@ -258,10 +263,10 @@ def test_each_fold_is_a_full_run_inside_the_one_cv_run(cv_run):
 def test_predict_from_a_cv_run_averages_the_folds(cv_run):
     """The ensemble is the mean of the folds' probabilities, written in this kind's format."""
     cfg, _, predicted, run, torch_home = cv_run
-    xs = layouts.test_images(cfg).xs[:12]
+    inputs = [(x,) for x in layouts.test_images(cfg).xs[:12]]
     with tiny_data.environment(TORCH_HOME=torch_home, **tiny_data.NO_NETWORK):
-        each = [train.probabilities(cfg, run / f"fold-{fold}", xs)[0] for fold in (0, 1)]
-        both, classes = train.probabilities(cfg, run, xs)
+        each = [train.outputs(cfg, run / f"fold-{fold}", inputs)[0] for fold in (0, 1)]
+        both, classes = train.outputs(cfg, run, inputs)
     assert classes == sorted(set(read_folds(cfg)["label"])), "every fold's model knows every class, in one order"
     assert np.allclose(both, (each[0] + each[1]) / 2, atol=1e-5)
     assert not np.allclose(each[0], each[1], atol=1e-3), "two different models"

@@ -40,7 +40,7 @@ def test_each_real_layout_is_detected_with_every_key(tmp_path, name):
         expected["train"] = "."
     (tmp_path / ".download").mkdir()  # make data's own bookkeeping is never taken for data
     (tmp_path / ".manifest.json").write_text("{}")
-    assert layouts.detect(tmp_path) == expected
+    assert layouts.detect(tmp_path) == {**expected, "task": "classification", "target_transform": "none", "exclude": []}
 
 
 @pytest.mark.parametrize(
@@ -75,13 +75,14 @@ def test_record_writes_the_layout_and_keeps_what_the_user_set(project):
     cfg = tiny_data.project_config(project)
     config.set_value(project / "config.toml", "data", "image_suffix", ".jpeg")  # the user's choice
     cfg = config.load(project / "config.toml")
-    line = layouts.record(cfg, layouts.detect(cfg.raw))
-    assert "\n" not in line and line.startswith("layout labels-csv: train labels.csv (label: breed)")
+    line = layouts.save(cfg, layouts.detect(cfg.raw))
+    assert "\n" not in line and line.startswith("layout labels-csv: train labels.csv (label: breed, classification)")
     assert "kept your data.image_suffix" in line
     recorded = config.load(project / "config.toml").data
-    assert {k: getattr(recorded, k) for k in layouts.KEYS} == found | {"image_suffix": ".jpeg"}
+    guessed = {"task": "classification", "target_transform": "none", "exclude": []}
+    assert {k: getattr(recorded, k) for k in layouts.KEYS} == found | {"image_suffix": ".jpeg"} | guessed
     before = (project / "config.toml").read_text()
-    layouts.record(config.load(project / "config.toml"), layouts.detect(cfg.raw))
+    layouts.save(config.load(project / "config.toml"), layouts.detect(cfg.raw))
     assert (project / "config.toml").read_text() == before, "recording twice changes nothing"
 
 
@@ -115,7 +116,7 @@ def test_test_images_follow_the_sample_submissions_order(project):
     raw = project / "data" / "raw"
     tiny_data.kannada_mnist(raw, n=10, test=6)
     cfg = tiny_data.project_config(project)
-    layouts.record(cfg, layouts.detect(cfg.raw))
+    layouts.save(cfg, layouts.detect(cfg.raw))
     cfg = config.load(project / "config.toml")
     test = layouts.test_images(cfg)
     assert test.ids == [str(i) for i in range(6)]
@@ -130,7 +131,7 @@ def test_every_sample_id_finds_its_image_with_or_without_extension(project, buil
     raw = project / "data" / "raw"
     builder(raw, n=12, test=4)
     cfg = tiny_data.project_config(project)
-    layouts.record(cfg, layouts.detect(cfg.raw))
+    layouts.save(cfg, layouts.detect(cfg.raw))
     cfg = config.load(project / "config.toml")
     train, test = layouts.train_images(cfg), layouts.test_images(cfg)
     assert len(train) == 12 and all(p.is_file() for p in train.xs) and len(set(train.labels)) >= 2
@@ -144,7 +145,7 @@ def test_a_labelled_test_split_gives_its_classes(project):
     raw = project / "data" / "raw"
     tiny_data.class_folders(raw, wrapper="cifar10", n=12, test_n=8)
     cfg = tiny_data.project_config(project)
-    layouts.record(cfg, layouts.detect(cfg.raw))
+    layouts.save(cfg, layouts.detect(cfg.raw))
     cfg = config.load(project / "config.toml")
     test = layouts.test_images(cfg, labelled=True)
     assert len(test) == 8 and set(test.labels) <= set(tiny_data.CIFAR)
@@ -156,7 +157,68 @@ def test_missing_images_are_named_with_the_key_to_fix(project):
     raw = project / "data" / "raw"
     tiny_data.dog_breed(raw, n=6, test=2)
     cfg = tiny_data.project_config(project)
-    layouts.record(cfg, layouts.detect(cfg.raw))
+    layouts.save(cfg, layouts.detect(cfg.raw))
     next((raw / "train").glob("*.jpg")).unlink()
     with pytest.raises(ProjectError, match=r"1 of 6 images are missing.*data.image_folder"):
         layouts.train_images(config.load(project / "config.toml"))
+
+
+TASKS = {
+    "titanic": (tiny_data.titanic, "auto"),
+    "house-prices": (tiny_data.house_prices, "rmse"),
+    "planet-tags": (tiny_data.planet, "f2"),
+    "petfinder-scores": (tiny_data.pawpularity, "rmse"),
+}
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_tables_tags_and_scores_are_detected_with_their_task(tmp_path, name):
+    """Titanic's gender_submission, House Prices' skewed prices, Planet's tags and PetFinder's scores: the
+    layout, the target (named by the sample), the task, the scale and the columns left out of the features."""
+    builder, metric = TASKS[name]
+    expected, _ = builder(tmp_path)
+    assert layouts.detect(tmp_path, metric) == expected
+
+
+def test_the_competitions_metric_settles_what_the_labels_leave_open(tmp_path):
+    """Whole numbers 1..10 look like classes, unless the competition scores them in RMSE."""
+    frame = pd.DataFrame({"id": range(100), "x": range(100), "y": [i % 10 + 1 for i in range(100)]})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.drop(columns="y").to_csv(tmp_path / "test.csv", index=False)
+    frame[["id", "y"]].to_csv(tmp_path / "sample_submission.csv", index=False)
+    assert layouts.detect(tmp_path)["task"] == "classification"
+    assert layouts.detect(tmp_path, "rmse")["task"] == "regression"
+
+
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        ("latin-1", "train.csv is not UTF-8 text (save it as UTF-8"),
+        ("missing target", "train.csv has 1 rows without a Survived, e.g. line 4 (fill them in or drop those rows)"),
+        ("text in numbers", "train.csv: column 'Fare' holds numbers but also text, e.g. 'unknown' on line 3"),
+    ],
+)
+def test_a_damaged_training_table_is_refused_in_one_line(project, problem, message):
+    """A table that would train on garbage says where and how to fix it, and nothing is written."""
+    dataset = module("kit.dataset")
+    raw = project / "data" / "raw"
+    keys, _ = tiny_data.titanic(raw, n=60, test=10)
+    frame = pd.read_csv(raw / "train.csv")
+    if problem == "missing target":
+        frame.loc[2, "Survived"] = None
+    if problem == "text in numbers":
+        frame["Fare"] = frame["Fare"].astype(str)
+        frame.loc[1, "Fare"] = "unknown"
+    if problem == "latin-1":
+        frame.loc[0, "Name"] = "Mañana, Mr. José"
+        frame.to_csv(raw / "train.csv", index=False, encoding="latin-1")
+    else:
+        frame.to_csv(raw / "train.csv", index=False)
+    cfg = tiny_data.project_config(project)
+    for key in ("layout", "train", "test", "sample", "id_column", "label_column"):
+        config.set_value(project / "config.toml", "data", key, keys[key])
+    before = (project / "config.toml").read_text()
+    with pytest.raises(ProjectError) as caught:
+        dataset.load(config.load(project / "config.toml"))
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert (project / "config.toml").read_text() == before and cfg.raw.is_dir()

@@ -8,7 +8,6 @@ import pytest
 from conftest import module
 
 config = module("kit.config")
-weights = module("kit.weights")
 vision = module("recipes.vision")
 digits = module("smoke").digits
 
@@ -25,8 +24,8 @@ def fitted(tmp_path_factory):
     images, labels = digits()
     items = [(image, str(label)) for image, label in zip(images[:160], labels[:160], strict=True)]
     valid = list(range(0, 160, 5))  # every fifth item: a fold, as cv.py gives it
-    dls = vision.dataloaders(cfg, items, "cpu", 0, valid)
-    learn = vision.learner(dls, weights.architecture(cfg.model.arch), pretrained=False)
+    dls = vision.dataloaders(cfg, items, "classification", "cpu", 0, valid)
+    learn = vision.learner(dls, cfg, "classification", pretrained=False)
     with learn.no_bar(), learn.no_logging():
         vision.fit(learn, cfg, pretrained=False, lr=3e-3, cbs=[])
         losses = [float(v) for v in learn.recorder.losses]
@@ -47,4 +46,49 @@ def test_the_vision_recipe_fits_and_predicts_probabilities(fitted):
     assert len(losses) == 8 and all(math.isfinite(v) for v in losses), "one fit_one_cycle epoch of 8 batches"
     assert preds.shape == (32, 10) and np.allclose(preds.sum(1), 1, atol=1e-4)
     assert set(targets.tolist()) <= set(range(10))
-    assert [m.name for m in learn.metrics] == list(vision.METRICS)
+    assert [m.name for m in learn.metrics] == ["accuracy", "error_rate"]
+
+
+def quick_fit(recipe, cfg, source, task: str):
+    """A few batches of a recipe on its own: (losses per batch, validation predictions)."""
+    module("kit.quiet").fastai_vision()
+    dls = recipe.dataloaders(cfg, source, task, "cpu", 0)
+    learn = recipe.learner(dls, cfg, task, pretrained=False)
+    with learn.no_bar(), learn.no_logging():
+        recipe.fit(learn, cfg, pretrained=False, lr=3e-3, cbs=[])
+        losses = [float(v) for v in learn.recorder.losses]
+        preds, _ = learn.get_preds(dl=dls.valid)
+    return losses, preds.numpy()
+
+
+@pytest.mark.parametrize("task", ["multi-label", "regression"])
+def test_the_vision_recipe_learns_tags_and_numbers_too(project, task):
+    """Planet-like tags (space-separated) and PetFinder-like scores go through the same three functions."""
+    cfg = config.load(project / "config.toml").override("model", size=32, bs=16, epochs=0, arch="resnet18")
+    images, labels = digits()
+    targets = {"multi-label": [f"d{y} {'even' if y % 2 == 0 else 'odd'}" for y in labels[:80]]}
+    targets["regression"] = [float(y) * 10 for y in labels[:80]]
+    losses, preds = quick_fit(vision, cfg, list(zip(images[:80], targets[task], strict=True)), task)
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert preds.shape == ((16, 12) if task == "multi-label" else (16, 1))
+    if task == "multi-label":
+        assert ((preds >= 0) & (preds <= 1)).all(), "tag probabilities, each on its own"
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_tabular_recipe_fits_a_table_of_both_kinds(project, task):
+    """Titanic-like classes and House-Prices-like numbers: a table in, predictions for its validation rows out."""
+    from sklearn.datasets import load_diabetes
+
+    tabular = module("kit.tabular")
+    recipe = module("recipes.tabular")
+    frame = load_diabetes(as_frame=True).frame.head(200)
+    frame["sex"] = np.where(frame["sex"] > 0, "m", "f")
+    if task == "classification":
+        frame["target"] = np.where(frame["target"] > frame["target"].median(), "high", "low")
+    cfg = config.load(project / "config.toml").override("model", bs=32, epochs=1)
+    table = tabular.features(frame, "target", [], "train.csv")
+    assert "sex" in table.cat and "bmi" in table.cont
+    losses, preds = quick_fit(recipe, cfg, table, task)
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert preds.shape == ((40, 2) if task == "classification" else (40, 1))

@@ -66,3 +66,19 @@ def test_a_stall_seconds_that_is_no_positive_number_is_refused_with_the_fix(monk
     monkeypatch.setenv("STALL_SECONDS", value)
     with pytest.raises(ProjectError, match=r"STALL_SECONDS=.* is not a number of seconds above 0 \(unset it"):
         watchdog.seconds()
+
+
+def test_env_seconds_takes_zero_only_where_allowed_and_names_the_fix(monkeypatch):
+    """One parser for STALL_SECONDS and ARXIV_DELAY_SECONDS: a default when unset, 0 only with zero=True."""
+    monkeypatch.delenv("SOME_SECONDS", raising=False)
+    assert watchdog.env_seconds("SOME_SECONDS", 7.0, "SOME_SECONDS=9") == 7.0
+    monkeypatch.setenv("SOME_SECONDS", "0")
+    assert watchdog.env_seconds("SOME_SECONDS", 7.0, "0.1", zero=True) == 0.0
+    with pytest.raises(ProjectError) as caught:
+        watchdog.env_seconds("SOME_SECONDS", 7.0, "SOME_SECONDS=9")
+    assert str(caught.value) == "SOME_SECONDS='0' is not a number of seconds above 0 (unset it, or e.g. SOME_SECONDS=9)"
+    monkeypatch.setenv("SOME_SECONDS", "inf")
+    with pytest.raises(
+        ProjectError, match=r"^SOME_SECONDS='inf' is not a number of seconds \(unset it, or e\.g\. 0\.1\)$"
+    ):
+        watchdog.env_seconds("SOME_SECONDS", 7.0, "0.1", zero=True)

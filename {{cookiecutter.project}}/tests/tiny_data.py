@@ -271,7 +271,7 @@ def make_project(folder, builder, **model):
     builder(folder / "data" / "raw")
     cfg = project_config(folder, **model)
     layouts = module("kit.layouts")
-    layouts.record(cfg, layouts.detect(cfg.raw))
+    layouts.save(cfg, layouts.detect(cfg.raw))
     return module("kit.config").load(folder / "config.toml")
 
 
@@ -291,3 +291,160 @@ def project_config(root, **model):
     for key, value in model.items():
         config.set_value(path, "model", key, value)
     return config.load(path)
+
+
+# ---------------------------------------------------------------------------- the other tasks
+# Each returns the [data] keys detect should find, with `task` (and, for tables, what is left out);
+# the hidden truth of the test rows is written nowhere the project reads (tests score it themselves).
+
+
+def titanic(raw, n=800, test=400, seed=0):
+    """titanic: train.csv (PassengerId, Survived, Pclass, Name, Sex, Age with gaps, SibSp, Ticket, Fare,
+    Cabin, Embarked), test.csv without Survived, gender_submission.csv (PassengerId, Survived 0/1).
+    Survival follows sex, class and age, so a model can beat the gender model. Returns (keys, test truth)."""
+    rng = np.random.default_rng(seed)
+    total = n + test
+    sex = rng.choice(["male", "female"], total, p=[0.64, 0.36])
+    pclass = rng.choice([1, 2, 3], total, p=[0.24, 0.21, 0.55])
+    age = np.round(rng.gamma(4, 7.5, total), 1)
+    chance = np.where(sex == "female", np.where(pclass < 3, 0.95, 0.25), np.where(age < 12, 0.85, 0.12))
+    chance = np.where((sex == "male") & (pclass == 1) & (age >= 12), 0.4, chance)
+    survived = (rng.random(total) < chance).astype(int)
+    age = np.where(rng.random(total) < 0.2, np.nan, age)
+    frame = pd.DataFrame(
+        {
+            "PassengerId": np.arange(1, total + 1),
+            "Survived": survived,
+            "Pclass": pclass,
+            "Name": [f"Passenger{i}, Mr. Person {i}" for i in range(total)],
+            "Sex": sex,
+            "Age": age,
+            "SibSp": rng.integers(0, 4, total),
+            "Ticket": [f"A/{rng.integers(10000, 99999)}" for _ in range(total)],
+            "Fare": np.round(80 / pclass * rng.gamma(2, 0.5, total), 2),
+            "Cabin": [f"C{i}" if rng.random() < 0.25 else None for i in range(total)],
+            "Embarked": rng.choice(["S", "C", "Q"], total),
+        }
+    )
+    raw = Path(raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    frame.iloc[:n].to_csv(raw / "train.csv", index=False)
+    frame.iloc[n:].drop(columns="Survived").to_csv(raw / "test.csv", index=False)
+    ids = frame["PassengerId"].iloc[n:]
+    pd.DataFrame({"PassengerId": ids, "Survived": (frame["Sex"].iloc[n:] == "female").astype(int)}).to_csv(
+        raw / "gender_submission.csv", index=False
+    )
+    keys = {"layout": "tabular", "train": "train.csv", "test": "test.csv", "sample": "gender_submission.csv"}
+    keys |= {"id_column": "PassengerId", "label_column": "Survived", "image_folder": "", "image_suffix": ""}
+    keys |= {
+        "task": "classification",
+        "target_transform": "none",
+        "exclude": ["PassengerId", "Name", "Ticket", "Cabin"],
+    }
+    return keys, frame.iloc[n:].reset_index(drop=True)
+
+
+def house_prices(raw, n=800, test=200, seed=0):
+    """house-prices: train.csv (Id, features, SalePrice: positive and skewed), test.csv, sample_submission.csv.
+    Returns (keys, the test rows with their SalePrice)."""
+    rng = np.random.default_rng(seed)
+    total = n + test
+    quality = rng.integers(1, 11, total)
+    area = rng.gamma(9, 1100, total).round()
+    built = rng.integers(1900, 2011, total)
+    hood = rng.choice(["NAmes", "CollgCr", "OldTown", "Edwards", "Somerst"], total)
+    premium = pd.Series(hood).map({"NAmes": 0.0, "CollgCr": 0.1, "OldTown": -0.15, "Edwards": -0.1, "Somerst": 0.2})
+    log_price = 10.5 + 0.12 * quality + 0.00003 * area + 0.004 * (built - 1950) + premium.to_numpy()
+    price = np.round(np.exp(log_price + rng.normal(0, 0.12, total)))
+    frame = pd.DataFrame(
+        {
+            "Id": np.arange(1, total + 1),
+            "LotArea": area,
+            "OverallQual": quality,
+            "YearBuilt": built,
+            "Neighborhood": hood,
+            "GarageCars": rng.integers(0, 4, total),
+            "LotFrontage": np.where(rng.random(total) < 0.15, np.nan, rng.normal(70, 20, total).round()),
+            "SalePrice": price.astype(int),
+        }
+    )
+    raw = Path(raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    frame.iloc[:n].to_csv(raw / "train.csv", index=False)
+    frame.iloc[n:].drop(columns="SalePrice").to_csv(raw / "test.csv", index=False)
+    pd.DataFrame({"Id": frame["Id"].iloc[n:], "SalePrice": 180000.0}).to_csv(raw / "sample_submission.csv", index=False)
+    keys = {"layout": "tabular", "train": "train.csv", "test": "test.csv", "sample": "sample_submission.csv"}
+    keys |= {"id_column": "Id", "label_column": "SalePrice", "image_folder": "", "image_suffix": ""}
+    keys |= {"task": "regression", "target_transform": "log1p", "exclude": ["Id"]}
+    return keys, frame.iloc[n:].reset_index(drop=True)
+
+
+def digit_tags(digit) -> str:
+    """Planet-like tags for a digit: its name, odd or even, and 'big' from 5 up."""
+    return " ".join([f"d{digit}", "even" if digit % 2 == 0 else "odd", *(["big"] if digit >= 5 else [])])
+
+
+def planet(raw, n=300, test=60):
+    """planet-understanding-the-amazon: train_classes.csv (image_name, tags: space-separated), train-jpg/,
+    test-jpg/, sample_submission.csv (image_name, tags). Returns (keys, the test rows' true tags)."""
+    raw = Path(raw)
+    (train_x, train_y), (test_x, test_y) = _split(n, test)
+    for i, image in enumerate(train_x):
+        save(raw / "train-jpg" / f"train_{i}.jpg", image)
+    for i, image in enumerate(test_x):
+        save(raw / "test-jpg" / f"test_{i}.jpg", image)
+    names = [f"train_{i}" for i in range(n)]
+    pd.DataFrame({"image_name": names, "tags": [digit_tags(y) for y in train_y]}).to_csv(
+        raw / "train_classes.csv", index=False
+    )
+    test_names = [f"test_{i}" for i in range(test)]
+    pd.DataFrame({"image_name": test_names, "tags": "primary clear"}).to_csv(raw / "sample_submission.csv", index=False)
+    keys = {"layout": "labels-csv", "train": "train_classes.csv", "test": "test-jpg", "sample": "sample_submission.csv"}
+    keys |= {"id_column": "image_name", "label_column": "tags", "image_folder": "train-jpg", "image_suffix": ".jpg"}
+    keys |= {"task": "multi-label", "target_transform": "none", "exclude": []}
+    return keys, pd.DataFrame({"image_name": test_names, "tags": [digit_tags(y) for y in test_y]})
+
+
+def pawpularity(raw, n=300, test=60, seed=0):
+    """petfinder-pawpularity-score: train.csv (Id, ten 0/1 photo features, Pawpularity 1..100), train/<Id>.jpg,
+    test/, test.csv, sample_submission.csv (Id, Pawpularity). Each image is a bright square whose side sets the
+    score (a size, which survives the lighting and crop augmentations). Returns (keys, truth)."""
+    raw = Path(raw)
+    rng = np.random.default_rng(seed)
+    features = [
+        "Subject Focus",
+        "Eyes",
+        "Face",
+        "Near",
+        "Action",
+        "Accessory",
+        "Group",
+        "Collage",
+        "Human",
+        "Occlusion",
+    ]
+    frames = []
+    for split, count in (("train", n), ("test", test)):
+        ids = [hex_id(f"{split}{i}") for i in range(count)]
+        sides = rng.integers(6, 23, count)
+        for i, side in zip(ids, sides, strict=True):
+            image = np.zeros((32, 32, 3), dtype=np.uint8)
+            top, left = rng.integers(2, 32 - side - 1, 2)
+            image[top : top + side, left : left + side] = 255
+            save(raw / split / f"{i}.jpg", image)
+        frame = pd.DataFrame({"Id": ids, **{f: rng.integers(0, 2, count) for f in features}})
+        frame["Pawpularity"] = np.round(1 + 99 * (sides - 6) / 16).astype(int)
+        frames.append(frame)
+    frames[0].to_csv(raw / "train.csv", index=False)
+    frames[1].drop(columns="Pawpularity").to_csv(raw / "test.csv", index=False)
+    pd.DataFrame({"Id": frames[1]["Id"], "Pawpularity": 50.0}).to_csv(raw / "sample_submission.csv", index=False)
+    keys = {"layout": "labels-csv", "train": "train.csv", "test": "test", "sample": "sample_submission.csv"}
+    keys |= {"id_column": "Id", "label_column": "Pawpularity", "image_folder": "train", "image_suffix": ".jpg"}
+    keys |= {"task": "regression", "target_transform": "none", "exclude": []}
+    return keys, frames[1][["Id", "Pawpularity"]]
+
+
+def files_of(folder) -> dict[str, bytes]:
+    """Every file under `folder` as {relative name: bytes}: what a fake competition serves."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

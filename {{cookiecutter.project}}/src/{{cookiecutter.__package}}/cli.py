@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return app(args=argv, prog_name=f"python -m {__package__}", standalone_mode=False) or 0
     except typer.Exit as done:
         return done.exit_code
-    except typer.TyperException as exc:  # a mistyped command or flag
-        print(f"error: {exc} (`python -m {__package__} --help` lists them)", file=sys.stderr)
+    except typer.TyperException as exc:  # a mistyped command or flag; click's message suggests the closest
+        said = " ".join(getattr(exc, "format_message", exc.__str__)().split())
+        print(f"error: {said} (`python -m {__package__} --help` lists them)", file=sys.stderr)
         return 2

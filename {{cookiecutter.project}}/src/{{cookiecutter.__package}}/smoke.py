@@ -77,7 +77,7 @@ def smoke(cfg, predict) -> str:
         scfg = _scratch_project(cfg, root)
         images, labels = digits()
         WRITERS[cfg.kind](scfg.raw, images, labels)
-        print(f"smoke: {layouts.record(scfg, layouts.detect(scfg.raw))}", flush=True)
+        print(f"smoke: {layouts.save(scfg, layouts.detect(scfg.raw))}", flush=True)
         scfg = config.load(root / config.CONFIG_FILE)
         scfg = scfg.override("model", epochs=0, size=SIZE, bs=min(cfg.model.bs, BS), lr=cfg.model.lr or LR, tta=False)
         scfg = _weights(scfg)

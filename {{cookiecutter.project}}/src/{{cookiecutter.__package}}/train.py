@@ -1,10 +1,11 @@
-"""make train: the recipe fitted on data/raw into runs/<id>/; a run's predictions for the kinds' predict.
+"""make train: the task's recipe fitted on data/raw into runs/<id>/; a run's predictions for the kinds' predict.
 
 Training here is the same for every task: apply [gpu], read the data that [data]
-describes, build the recipe's DataLoaders and Learner (with ImageNet weights, or a
-clear reason why not), find a learning rate when config.toml sets none, fit, then
-record metrics, plots and the exported model. What the model IS lives in the recipe
-(recipes/vision.py); which rows validate comes from the caller (cv.py for folds).
+describes (images or a table, and what to predict), build the recipe's DataLoaders
+and Learner (with ImageNet weights, or a clear reason why not), find a learning rate
+when config.toml sets none, fit, then record metrics, plots (report.py) and the
+exported model. What the model IS lives in the recipes (recipes/vision.py,
+recipes/tabular.py); which rows validate comes from the caller (cv.py for folds).
 """
 
 from __future__ import annotations
@@ -16,40 +17,47 @@ import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
-from .kit import gpu, layouts, plots, runs, weights
+from . import report
+from .kit import dataset, gpu, layouts, runs, weights
 from .kit.errors import ProjectError
 from .kit.files import atomic_path
 from .kit.quiet import fastai_vision
-from .recipes import vision as recipe
+from .recipes import tabular, vision
 
 DEFAULT_LR = 2e-3  # fastai's fine_tune default: used when lr_find cannot run (several GPUs)
-TOP_LOSSES = 9
 
 
-def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None, split=None, into=None, images=None):
+def recipe_for(cfg):
+    """The recipe of config.toml's [data] layout: a table's, or the images'."""
+    return tabular if cfg.data.layout == "tabular" else vision
+
+
+def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None, split=None, into=None, data=None):
     """Fit the recipe on data/raw; write runs/<id>/; return one summary line.
     `allow_random`: start from random weights when ImageNet weights cannot be had (smoke mode).
-    `valid`: positions of the validation images, and `split` how they were chosen ({"fold": k, ...}, from
-    cv.py); `into`: a cv run's folder to write this run into as fold-<k>/; `images`: the training images."""
+    `valid`: positions of the validation items, and `split` how they were chosen ({"fold": k, ...}, from
+    cv.py); `into`: a cv run's folder to write this run into as fold-<k>/; `data`: the Dataset, when read."""
     started = time.perf_counter()
     plan = gpu.apply(cfg.gpu)
     cfg = layouts.with_detected(cfg)
-    images = images or layouts.train_images(cfg)  # before fastai's import: bad data fails in a second, not ten
-    _check(cfg, images, valid)
+    data = data or dataset.load(cfg)  # before fastai's import: bad data fails in a second, not ten
+    _check(cfg, data, valid)
     fastai_vision()
-    items = list(zip(images.xs, images.labels, strict=True))
-    dls = recipe.dataloaders(cfg, items, "cuda" if plan.device == "cuda" else "cpu", plan.workers, valid)
-    arch = weights.architecture(cfg.model.arch)
+    recipe = recipe_for(cfg)
+    device = "cuda" if plan.device == "cuda" else "cpu"
+    dls = recipe.dataloaders(cfg, dataset.for_recipe(data), data.task, device, plan.workers, valid)
+    pretrained = cfg.model.pretrained and recipe is vision  # tables have no pretrained weights
     learn, pretrained = weights.pretrained_or_explain(
-        lambda pretrained: recipe.learner(dls, arch, pretrained), cfg.model.arch, cfg.model.pretrained, allow_random
+        lambda pretrained: recipe.learner(dls, cfg, data.task, pretrained), cfg.model.arch, pretrained, allow_random
     )
     _to_device(learn, plan)
     n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)
-    init = "ImageNet weights" if pretrained else "random init"
-    what = f"{cfg.model.arch} ({init}) at {cfg.model.size} px, batch {cfg.model.bs}, {plan.device}"
+    unit = "rows" if data.table is not None else "images"
+    what = _what(cfg, data, pretrained, plan)
     if dry_run:
-        return f"dry run: {n_train} train + {n_valid} valid images, {dls.c} classes, {what}; nothing written"
-    if plan.device == "cpu" and cfg.model.size >= 128 and n_train > 5000:
+        found = f"{dls.c} classes" if data.task == "classification" else data.task
+        return f"dry run: {n_train} train + {n_valid} valid {unit}, {found}, {what}; nothing written"
+    if plan.device == "cpu" and data.table is None and cfg.model.size >= 128 and n_train > 5000:
         print(
             f"hint: {n_train:,} images at {cfg.model.size} px is slow on a CPU; try `make train SIZE=64 ARCH=resnet18`"
         )
@@ -59,23 +67,24 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
             recipe.fit(learn, cfg, pretrained, cfg.model.lr or DEFAULT_LR, [])
         return ""
     fold = (split or {}).get("fold")
-    short = cfg.model.arch + ("" if pretrained else "-scratch") + (f"-fold{fold}" if fold is not None else "")
+    short = cfg.model.arch if data.table is None else "tabular"
+    short += ("" if pretrained or data.table is not None else "-scratch") + (f"-fold{fold}" if fold is not None else "")
     resolved = {"pretrained": pretrained, "lr": cfg.model.lr or None, "gpu": plan.as_dict(), "train_images": n_train}
-    resolved["valid_images"], resolved["classes"] = n_valid, [str(c) for c in dls.vocab]
+    resolved.update(valid_images=n_valid, task=data.task, target_transform=data.transform)
+    resolved["classes"] = [str(c) for c in dls.vocab] if data.task != "regression" else []
     resolved.update(split or {})
     folder = Path(into) / f"fold-{fold}" if into is not None else None
-    with runs.record(cfg, resolved, short, folder=folder) as run:
+    with runs.new_run(cfg, resolved, short, folder=folder) as run:
         learn.path = run.dir
         lr = cfg.model.lr or (DEFAULT_LR if distributed else _find_lr(learn))
         if not cfg.model.lr:
             print(f"lr: {lr:.2g} ({'lr_find' if not distributed else 'default: lr_find skipped across GPUs'})")
         run.update(lr=lr)
-        recorder = _epoch_recorder(
-            runs.EpochLog(run.dir / "metrics.csv", ["train_loss", "valid_loss", *recipe.METRICS])
-        )
+        names = [m.name for m in learn.metrics]
+        recorder = _epoch_recorder(runs.EpochLog(run.dir / "metrics.csv", ["train_loss", "valid_loss", *names]))
         with learn.distrib_ctx() if distributed else nullcontext():
             recipe.fit(learn, cfg, pretrained, lr, [recorder])
-        metrics = _evaluate_valid(learn, run.dir, recorder)
+        metrics = report.valid(learn, run.dir, recorder, cfg, data.task, data.transform, data.table is not None)
         metrics["lr"], metrics["seconds"] = lr, round(time.perf_counter() - started, 1)
         if plan.device == "cuda":
             learn.to_contiguous(to_fp32=True)  # the export loads anywhere, CPU included
@@ -84,18 +93,30 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
         run.finish(metrics)
     took = time.perf_counter() - started
     return (
-        f"trained {what}: accuracy {metrics['accuracy']:.4f} on {n_valid} valid images "
+        f"trained {what}: {metrics['metric']} {metrics['score']:.4f} on {n_valid} valid {unit} "
         f"in {took:.0f} s -> {run.dir.relative_to(cfg.root)}/ (next: make predict)"
     )
 
 
-def _check(cfg, images: layouts.Images, valid) -> None:
-    """What no recipe can train on: no validation images, or fewer than two classes."""
+def _what(cfg, data, pretrained: bool, plan) -> str:
+    """The model in a few words, for the summary line."""
+    if data.table is not None:
+        scale = ", target on log1p" if data.transform == "log1p" else ""
+        return f"tabular_learner ({data.task}{scale}), batch {cfg.model.bs}, {plan.device}"
+    init = "ImageNet weights" if pretrained else "random init"
+    task = "" if data.task == "classification" else f", {data.task}"
+    return f"{cfg.model.arch} ({init}{task}) at {cfg.model.size} px, batch {cfg.model.bs}, {plan.device}"
+
+
+def _check(cfg, data, valid) -> None:
+    """What no recipe can learn from: no validation items, or a target with a single value."""
     if valid is None and not 0 < cfg.model.valid_pct < 1:
         raise ProjectError("model.valid_pct must be above 0: a baseline needs validation images (e.g. 0.2)")
-    classes = len(set(images.labels))
-    if classes < 2:
-        raise ProjectError(f"the training data has {classes} class: a classifier needs 2 or more")
+    distinct = len({str(y) for y in data.labels})
+    if data.task == "classification" and distinct < 2:
+        raise ProjectError(f"the training data has {distinct} class: a classifier needs 2 or more")
+    if distinct < 2:
+        raise ProjectError(f"every training label is the same ({data.labels[0]!r}): there is nothing to learn")
 
 
 def _to_device(learn, plan) -> None:
@@ -135,7 +156,8 @@ def _epoch_recorder(log: runs.EpochLog):
 
         def before_epoch(self):
             frozen = getattr(self.learn.opt, "frozen_idx", 0) > 0
-            self.phase = "frozen" if frozen else ("unfrozen" if self.learn.pretrained else "train")
+            pretrained = getattr(self.learn, "pretrained", False)  # vision_learner sets it; tables have none
+            self.phase = "frozen" if frozen else ("unfrozen" if pretrained else "train")
             self.epoch_start = time.perf_counter()
 
         def before_train(self):
@@ -173,50 +195,6 @@ def _export(learn, tmp: Path, final: Path) -> None:
         ) from None
 
 
-def _evaluate_valid(learn, folder: Path, recorder) -> dict:
-    """Final validation metrics, and the plots: loss curve, confusion matrix, top losses."""
-    import numpy as np
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        preds, targs, losses = learn.get_preds(dl=learn.dls.valid, with_loss=True)
-    preds, targs, losses = preds.float().numpy(), targs.numpy(), losses.float().numpy()
-    predicted = preds.argmax(1)
-    vocab = [str(v) for v in learn.dls.vocab]
-    n = len(vocab)
-    matrix = np.bincount(targs * n + predicted, minlength=n * n).reshape(n, n)
-    accuracy = float((predicted == targs).mean())
-    plots.losses(folder / "loss.png", recorder.batch_losses, recorder.epochs)
-    plots.confusion(folder / "confusion.png", matrix, vocab)
-    worst = np.argsort(-losses)[:TOP_LOSSES]
-    items = learn.dls.valid_ds.items
-    pictures = [_picture(items[i][0]) for i in worst]
-    titles = [f"{vocab[predicted[i]]} / {vocab[targs[i]]} / {losses[i]:.2f} / {preds[i, targs[i]]:.2f}" for i in worst]
-    plots.top_losses(folder / "top_losses.png", pictures, titles)
-    last = recorder.epochs[-1] if recorder.epochs else {}
-    return {
-        "accuracy": accuracy,
-        "error_rate": 1.0 - accuracy,
-        "valid_loss": float(losses.mean()),
-        "train_loss": last.get("train_loss", float("nan")),
-        "epochs": len(recorder.epochs),
-        "train_images_per_s": round(recorder.images / recorder.train_seconds, 1) if recorder.train_seconds else 0.0,
-        "valid_images": len(targs),
-    }
-
-
-def _picture(x):
-    """An item as something imshow can draw (a thumbnail for image files)."""
-    if isinstance(x, Path):
-        from PIL import Image
-
-        with Image.open(x) as image:
-            image = image.convert("RGB")
-            image.thumbnail((256, 256))
-            return image.copy()
-    return x
-
-
 # -------------------------------------------------------------------------------------- predict
 
 
@@ -248,21 +226,24 @@ def _load(folder: Path, plan):
     return learn
 
 
-def probabilities(cfg, folder: Path, xs: list):
-    """Class probabilities of images `xs` by a run's model (a cv run's: the folds' average), and the classes."""
+def outputs(cfg, folder: Path, inputs):
+    """A run's predictions for `inputs` (dataset.inputs) as numbers (a cv run's: the folds' average), and its
+    classes ([] for regression): probabilities of each class or tag, or the target on its training scale."""
     learn = _load(folder, gpu.apply(cfg.gpu, quiet=True))
-    preds = predictions(cfg, learn, [(x,) for x in xs], labelled=False)[0]
-    return preds.float().numpy(), [str(v) for v in learn.dls.vocab]
+    preds = predictions(cfg, learn, inputs, labelled=False)[0]
+    return preds.float().numpy(), [str(v) for v in getattr(learn.dls, "vocab", [])]
 
 
-def predictions(cfg, learn, items: list, labelled: bool):
-    """(probabilities, targets, losses) of `items` (tuples of x, or of x and label when `labelled`)."""
+def predictions(cfg, learn, inputs, labelled: bool):
+    """(predictions, targets, losses) of `inputs`: image tuples (x,) or (x, label) when `labelled`, or a table."""
     if isinstance(learn, Ensemble):  # the loss, where needed, comes from the averaged probabilities
-        each = [predictions(cfg, one, items, labelled) for one in learn]
+        each = [predictions(cfg, one, inputs, labelled) for one in learn]
         return sum(preds for preds, _, _ in each) / len(each), each[0][1], None
-    dl = learn.dls.test_dl(items, with_labels=labelled, rm_type_tfms=0, bs=cfg.model.bs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if not isinstance(inputs, list):  # a table: its columns go through the procs fitted in training
+            return (*learn.get_preds(dl=learn.dls.test_dl(inputs)), None)
+        dl = learn.dls.test_dl(inputs, with_labels=labelled, rm_type_tfms=0, bs=cfg.model.bs)
         if cfg.model.tta:
             preds, targs = learn.tta(dl=dl)
             return preds, targs, None

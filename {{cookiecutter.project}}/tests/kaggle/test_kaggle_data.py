@@ -44,11 +44,13 @@ def test_a_fresh_download_lands_in_data_raw_with_a_manifest_and_the_layout(proje
 def test_a_second_run_with_nothing_changed_downloads_nothing_in_under_a_second(project, kaggle_server):
     cfg = load(project)
     kaggle_data.download(cfg)
+    asked = kaggle_server.count("GetCompetition")  # the first run read the evaluation metric
     start = time.monotonic()
     summary = kaggle_data.download(load(project))
     assert time.monotonic() - start < 1.0
     assert "already in data/raw" in summary and "--force" in summary
-    assert kaggle_server.count("DownloadDataFiles") == 1 and kaggle_server.count("GetCompetition") == 0
+    assert kaggle_server.count("DownloadDataFiles") == 1 and kaggle_server.count("GetCompetition") == asked
+    assert load(project).cv.metric == "accuracy", "Categorization Accuracy, recorded once as [cv] metric"
 
 
 def test_a_file_changed_by_hand_is_fetched_again(project, kaggle_server):
@@ -88,7 +90,7 @@ def test_a_truncated_zip_leaves_nothing_that_looks_complete(project, kaggle_serv
     kaggle_server.zip_mode = "truncated"
     with pytest.raises(ProjectError) as error:
         kaggle_data.download(load(project))
-    assert "is not a complete zip" in str(error.value) and "make data" in str(error.value)
+    assert "is damaged or incomplete" in str(error.value) and "make data" in str(error.value)
     _assert_nothing_looks_complete(project)
 
 

@@ -38,7 +38,7 @@ def load(root):
 
 def finished_run(cfg, metrics=METRICS, test=None, short="resnet18"):
     """A run folder as `make train` leaves it (written through runs.py itself), test metrics as `make predict` adds."""
-    with runs.record(cfg, {"lr": 1e-3}, short) as run:
+    with runs.new_run(cfg, {"lr": 1e-3}, short) as run:
         (run.dir / runs.MODEL).write_bytes(b"a model")
         run.finish(metrics)
     if test:

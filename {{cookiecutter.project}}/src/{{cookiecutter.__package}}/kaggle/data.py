@@ -11,29 +11,23 @@ data is already mounted under /kaggle/input/<slug>: data/raw becomes a link to i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
-import stat
 import sys
 import time
-import zipfile
-import zlib
 from pathlib import Path
 
-from ..kit import kaggle_api
+from ..kit import archives, kaggle_api, metrics
 from ..kit.errors import ProjectError
-from ..kit.files import write_text
-from ..kit.layouts import detect, record
+from ..kit.files import human_bytes, write_text
+from ..kit.layouts import detect, save
 
 MANIFEST = ".manifest.json"
 STAGING = ".download"  # the client downloads here; hidden, removed once extracted
 UNPACKING = ".unpacking"  # extraction lands here first, then moves into data/raw
 PARTIAL = ".kaggle-partial"  # the kaggle client's marker beside a download it did not finish
 NOTEBOOK_INPUT = Path("/kaggle/input")  # $KAGGLE_INPUT stands in for it when a kernel script is tried locally
-CHUNK = 1 << 20
 
 
 def download(cfg, force: bool = False) -> str:
@@ -46,8 +40,20 @@ def download(cfg, force: bool = False) -> str:
         summary = _link_notebook_input(cfg, slug)
     else:
         summary = _fetch(cfg, slug, force)
-    layout = record(cfg, detect(cfg.raw))
+    metric = _metric(cfg, slug)
+    layout = save(cfg, detect(cfg.raw, metric or cfg.cv.metric), metric)
     return f"{summary}, {time.monotonic() - start:.1f} s; {layout}"
+
+
+def _metric(cfg, slug: str) -> str:
+    """The competition's evaluation metric as [cv] metric names it, while config.toml still says "auto";
+    '' when Kaggle cannot be asked or names one we do not compute (the task's default is used then)."""
+    if cfg.cv.metric != "auto" or os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or not kaggle_api.find_credentials():
+        return ""
+    try:
+        return metrics.from_kaggle(kaggle_api.competition(kaggle_api.client(), slug).evaluation_metric)
+    except ProjectError:  # the files are here; the metric is a refinement, not worth failing make data for
+        return ""
 
 
 def _fetch(cfg, slug: str, force: bool) -> str:
@@ -148,18 +154,13 @@ def _unpack(cfg, archive: Path, raw: Path, old: dict | None, from_kaggle: bool) 
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     (raw / MANIFEST).unlink(missing_ok=True)  # from here until the new one, nothing claims to be complete
+    if from_kaggle:
+        page = kaggle_api.COMPETITION_URL.format(slug=cfg.project.competition) + "/data"
+        fix = f"run `make data` again, or see what {page} offers"
+    else:
+        fix = f"delete {_rel(cfg, archive)} or fetch it again with `kaggle competitions download`"
     try:
-        files = _extract(cfg, archive, target)
-        for inner in sorted(name for name in files if name.lower().endswith(".zip")):
-            files.pop(inner)
-            nested = target / inner
-            prefix = str(Path(inner).parent)
-            for name, entry in _extract(cfg, nested, nested.parent).items():
-                files[name if prefix == "." else f"{prefix}/{name}"] = entry
-            nested.unlink()
-        if not files:  # checked before anything in data/raw is replaced or removed
-            where = kaggle_api.COMPETITION_URL.format(slug=cfg.project.competition) + "/data"
-            raise ProjectError(f"{_rel(cfg, archive)} holds no files (see what {where} offers, then run it again)")
+        files = archives.unpack(archive, target, fix, nested=True)  # refuses an empty zip: data/raw stays as it was
         for entry in sorted(target.iterdir()):
             destination = raw / entry.name
             if destination.is_symlink() or destination.is_file():
@@ -167,12 +168,6 @@ def _unpack(cfg, archive: Path, raw: Path, old: dict | None, from_kaggle: bool) 
             elif destination.is_dir():
                 shutil.rmtree(destination)
             os.replace(entry, destination)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        if from_kaggle:
-            fix = "run `make data` again to download it afresh"
-        else:
-            fix = f"delete {_rel(cfg, archive)} or fetch it again with `kaggle competitions download`"
-        raise ProjectError(f"{_rel(cfg, archive)} is not a complete zip ({exc}) ({fix})") from None
     finally:
         shutil.rmtree(target, ignore_errors=True)
         if from_kaggle:  # extracted or refused, the downloaded zip has served; a bad one must not look good
@@ -183,57 +178,6 @@ def _unpack(cfg, archive: Path, raw: Path, old: dict | None, from_kaggle: bool) 
     for name, entry in files.items():
         entry["mtime_ns"] = (raw / name).stat().st_mtime_ns
     return files
-
-
-def _extract(cfg, archive: Path, target: Path) -> dict:
-    """Safely extract one zip into `target`, hashing as it writes; refuses the whole zip if any member escapes."""
-    from tqdm import tqdm
-
-    with zipfile.ZipFile(archive) as zf:
-        members = zf.infolist()
-        for member in members:
-            problem = _unsafe(member)
-            if problem:
-                raise ProjectError(
-                    f"{_rel(cfg, archive)} holds {member.filename!r}, {problem} (refused: nothing was extracted; "
-                    "download the data from the competition's page on kaggle.com)"
-                )
-        files = {}
-        root = target.resolve()
-        total = sum(m.file_size for m in members)
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"extracting {archive.name}", disable=None) as bar:
-            for member in members:
-                path = (target / member.filename).resolve()
-                if not path.is_relative_to(root):  # _unsafe should have caught it; never write outside
-                    raise ProjectError(f"{archive.name}: {member.filename!r} would land outside {target}")
-                if member.is_dir():
-                    path.mkdir(parents=True, exist_ok=True)
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                digest = hashlib.sha256()
-                with zf.open(member) as source, open(path, "wb") as out:
-                    while block := source.read(CHUNK):
-                        digest.update(block)
-                        out.write(block)
-                        bar.update(len(block))
-                name = path.relative_to(root).as_posix()
-                files[name] = {"size": member.file_size, "sha256": digest.hexdigest()}
-    return files
-
-
-def _unsafe(member: zipfile.ZipInfo) -> str:
-    """Why a member may not be extracted, or ''."""
-    name = member.filename.replace("\\", "/")
-    mode = member.external_attr >> 16
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
-        return "an absolute path"
-    if ".." in name.split("/"):
-        return "a path that climbs out with '..'"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        return "a special file"
-    return ""
 
 
 def _link_notebook_input(cfg, slug: str) -> str:
@@ -266,15 +210,7 @@ def _link_notebook_input(cfg, slug: str) -> str:
 def _count(manifest: dict) -> str:
     files = manifest["files"]
     size = sum(entry.get("size", 0) for entry in files.values())
-    return f"{len(files)} file{'s' * (len(files) != 1)}, {_human(size)}"
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return ""
+    return f"{len(files)} file{'s' * (len(files) != 1)}, {human_bytes(size)}"
 
 
 def _rel(cfg, path: Path) -> str:

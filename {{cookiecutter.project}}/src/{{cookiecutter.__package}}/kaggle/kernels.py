@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..kit import kaggle_api, weights
 from ..kit.errors import ProjectError
-from ..kit.files import atomic_path, write_text
+from ..kit.files import atomic_path, human_bytes, write_text
 from ..kit.runs import new_folder
 
 BUILD = Path("build") / "kernel"
@@ -290,7 +290,7 @@ def output(cfg) -> str:
         raise
     where = target.relative_to(cfg.root)
     summary = (
-        f"fetched {len(files)} output file{'s' * (len(files) != 1)} ({_human(total)}) of {ref} "
+        f"fetched {len(files)} output file{'s' * (len(files) != 1)} ({human_bytes(total)}) of {ref} "
         f"into {where}/ in {time.monotonic() - started:.1f} s"
     )
     if (target / "submission.csv").is_file():
@@ -384,11 +384,3 @@ def _call(action: str, function, *args, hints: dict[int, str]):
             raise ProjectError(f"{action}: Kaggle answered {status}: {said} ({hints[status]})") from None
 
     return kaggle_api.call(action, guarded)
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return ""

@@ -1,15 +1,17 @@
 """make predict (Kaggle): the test set through a run's model, written exactly like sample_submission.csv.
 
 The file is submissions/<run-id>.csv, validated against the sample before this
-command says it is done; a cv run's fold models are averaged.
+command says it is done; a cv run's fold models are averaged. Classes are written as
+the sample writes them (labels, 0/1, one probability, a probability per class),
+numbers on the target's own scale, tags space-separated.
 """
 
 from __future__ import annotations
 
 import time
 
-from .. import train
-from ..kit import layouts
+from .. import report, train
+from ..kit import layouts, runs, tabular
 from ..kit.errors import ProjectError
 from ..kit.files import atomic_path
 from .submission import SUBMISSIONS, validate
@@ -22,18 +24,47 @@ def predict(cfg, run: str | None = None) -> str:
     started = time.perf_counter()
     cfg = layouts.with_detected(cfg)
     folder, learn = train.load(cfg, run)
-    images = layouts.test_images(cfg)
     if not cfg.data.sample:
         raise ProjectError("no sample submission recorded (run `make data`, or set data.sample in config.toml)")
     sample = pd.read_csv(cfg.raw / cfg.data.sample, dtype=str, keep_default_na=False)
-    preds = train.predictions(cfg, learn, [(x,) for x in images.xs], labelled=False)[0].float().numpy()
-    frame = submission_frame(sample, images.ids, preds, list(learn.dls.vocab))
+    settings = runs.settings(folder).get("resolved", {})
+    task, transform = settings.get("task", "classification"), settings.get("target_transform", "none")
+    if cfg.data.layout == "tabular":
+        table = tabular.test_table(cfg, learn.dls, list(sample.iloc[:, 0]))
+        ids, inputs = list(sample.iloc[:, 0]), table
+    else:
+        images = layouts.test_images(cfg)
+        ids, inputs = images.ids, [(x,) for x in images.xs]
+    output = report.scale(task, train.predictions(cfg, learn, inputs, labelled=False)[0].float().numpy(), transform)
+    if task == "classification":
+        frame = submission_frame(sample, ids, output, list(learn.dls.vocab))
+    else:
+        threshold = runs.read_metrics(folder).get("threshold", 0.5)
+        frame = other_frame(sample, ids, output, [str(v) for v in getattr(learn.dls, "vocab", [])], threshold)
     path = cfg.root / SUBMISSIONS / f"{folder.name}.csv"
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     checked = validate(cfg, path)
     took = time.perf_counter() - started
     return f"wrote {path.relative_to(cfg.root)} ({len(frame):,} rows, run {folder.name}) in {took:.0f} s; {checked}"
+
+
+def other_frame(sample, ids: list[str], output, tags: list[str], threshold: float):
+    """Regression: numbers on the target's scale (whole numbers where the sample has them). Multi-label:
+    the tags at or above the run's threshold, space-separated (at least the likeliest one)."""
+    import numpy as np
+    import pandas as pd
+
+    column = sample.columns[1]
+    frame = pd.DataFrame({sample.columns[0]: ids})
+    if not tags:
+        numbers = _numbers(sample[column])
+        whole = numbers is not None and bool((numbers % 1 == 0).all()) and "." not in "".join(sample[column].head())
+        frame[column] = np.rint(output).astype(int) if whole else np.round(output, 6)
+        return frame
+    chosen = [[t for t, p in zip(tags, row, strict=True) if p >= threshold] or [tags[row.argmax()]] for row in output]
+    frame[column] = [" ".join(row) for row in chosen]
+    return frame
 
 
 def submission_frame(sample, ids: list[str], preds, vocab: list):

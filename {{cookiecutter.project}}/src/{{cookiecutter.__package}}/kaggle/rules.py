@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from ..kit import kaggle_api
+from ..kit import blocks, kaggle_api
 from ..kit.errors import ProjectError
 from ..kit.files import write_text
 
@@ -73,25 +73,17 @@ def write_rules(cfg) -> str:
     now = datetime.now(UTC).replace(tzinfo=None)
     path = cfg.root / DOCUMENT
     text = path.read_text(encoding="utf-8") if path.exists() else skeleton(slug)
-    text = replace_block(text, FACTS, facts(competition, slug, now))
-    text = replace_block(text, PAGE, page_block(page, page_note, slug, now))
+    text = blocks.replace(text, *FACTS, "\n".join(facts(competition, slug, now)), DOCUMENT, _under_title)
+    text = blocks.replace(text, *PAGE, "\n".join(page_block(page, page_note, slug, now)), DOCUMENT, _at_end)
     write_text(path, text)
     boxes = [m.group(1) for m in map(BOX.match, _outside_blocks(text)) if m]
     ticked = sum(1 for mark in boxes if mark != " ")
     deadline = _when(competition.deadline, now)
     return (
-        f"facts for {inline(competition.title) or slug} refreshed in {DOCUMENT} (deadline {deadline}, "
+        f"facts for {blocks.one_line(competition.title) or slug} refreshed in {DOCUMENT} (deadline {deadline}, "
         f"{competition.max_daily_submissions or '?'} submissions a day, teams up to "
         f"{competition.max_team_size or '?'}); {ticked} of {len(boxes)} boxes ticked; {page_note}"
     )
-
-
-def inline(text) -> str:
-    """An API string as one line of Markdown, written as it came but for what would break the file: line breaks
-    and control characters become spaces (a title must not add lines, such as our own marker lines), and '<!--'
-    is written '&lt;!--', which renders as '<!--' but cannot start a comment that hides the rest."""
-    text = "".join(char if char.isprintable() else " " for char in str(text or ""))
-    return " ".join(text.split()).replace("<!--", "&lt;!--")
 
 
 def _link_text(text: str) -> str:
@@ -100,11 +92,11 @@ def _link_text(text: str) -> str:
 
 
 def facts(competition, slug: str, now: datetime) -> list[str]:
-    """The generated facts, one bullet each; the API's strings through `inline`."""
+    """The generated facts, one bullet each; the API's strings through `one_line`."""
     url = kaggle_api.COMPETITION_URL.format(slug=slug)
     rules = kaggle_api.rules_url(slug)
-    name, reward = _link_text(inline(competition.title) or slug), inline(competition.reward)
-    about = [inline(competition.category), f"reward: {reward}" if reward else "", _teams(competition)]
+    name, reward = _link_text(blocks.one_line(competition.title) or slug), blocks.one_line(competition.reward)
+    about = [blocks.one_line(competition.category), f"reward: {reward}" if reward else "", _teams(competition)]
     if competition.is_kernels_submissions_only:
         route = (
             "code competition: submissions come from a Kaggle notebook "
@@ -125,7 +117,7 @@ def facts(competition, slug: str, now: datetime) -> list[str]:
         f"- **Team merger deadline:** {_when(competition.merger_deadline, now)}",
         f"- **Max team size:** {competition.max_team_size or 'not stated'}",
         f"- **Max daily submissions:** {competition.max_daily_submissions or 'not stated'} (reset at 00:00 UTC)",
-        f"- **Evaluation metric:** {inline(competition.evaluation_metric) or 'see the Evaluation page'}",
+        f"- **Evaluation metric:** {blocks.one_line(competition.evaluation_metric) or 'see the Evaluation page'}",
         f"- **Submissions:** {route}",
         f"- **You have joined:** {joined}",
     ]
@@ -146,38 +138,21 @@ def page_block(page: str | None, note: str, slug: str, now: datetime) -> list[st
     ]
 
 
-def replace_block(text: str, markers: tuple[str, str], body: list[str]) -> str:
-    """Put `body` between the marker lines, adding the block when it is missing; the rest is untouched."""
+def _under_title(text: str, block: str) -> str:
+    """Where a missing facts block goes: right under the title."""
     lines = text.split("\n")
-    begin = next((i for i, line in enumerate(lines) if line.strip() == markers[0]), None)
-    end = next((i for i, line in enumerate(lines) if line.strip() == markers[1]), None)
-    if begin is not None and end is not None and begin < end:
-        return "\n".join([*lines[: begin + 1], *body, *lines[end:]])
-    if begin is not None or end is not None:
-        present, missing = (markers[0], markers[1]) if begin is not None else (markers[1], markers[0])
-        raise ProjectError(
-            f"{DOCUMENT}: the line {present!r} is there but {missing!r} is not after it "
-            "(put the missing line back, or delete both to get a fresh block)"
-        )
-    block = [markers[0], *body, markers[1]]
-    if markers == FACTS:  # facts go right under the title
-        at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
-        return "\n".join([*lines[:at], "", *block, *lines[at:]])
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return "\n".join([*lines, "", "## Rules page", "", *block, ""])
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ")), 0)
+    return "\n".join([*lines[:at], "", block, *lines[at:]])
+
+
+def _at_end(text: str, block: str) -> str:
+    """Where a missing rules page block goes: last, under its heading."""
+    return re.sub(r"\n\s*\Z", "", text) + f"\n\n## Rules page\n\n{block}\n"
 
 
 def _outside_blocks(text: str) -> list[str]:
-    inside, kept = False, []
-    for line in text.split("\n"):
-        if line.strip() in (FACTS[0], PAGE[0]):
-            inside = True
-        elif line.strip() in (FACTS[1], PAGE[1]):
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return kept
+    """The lines that are the user's: all but the two blocks."""
+    return blocks.outside(text, [FACTS, PAGE], DOCUMENT).split("\n")
 
 
 def _rules_page(api, slug: str) -> tuple[str | None, str]:

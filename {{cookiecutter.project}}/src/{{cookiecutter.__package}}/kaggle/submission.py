@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..kit import kaggle_api, runs
 from ..kit.errors import ProjectError
-from ..kit.files import sha256, write_text
+from ..kit.files import room_for, sha256, write_text
 
 SUBMISSIONS = "submissions"
 LOG = "log.csv"
@@ -195,16 +193,12 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
 def _check_log_writable(cfg) -> None:
     """Refuse before a submission is spent that could not be logged (a read-only folder, a full disk)."""
     log = cfg.root / SUBMISSIONS / LOG
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=log.parent) as probe:  # the new log's size, written and thrown away
-            probe.write(b"\0" * ((log.stat().st_size if log.is_file() else 0) + 4096))
-            probe.flush()
-    except OSError as exc:
+    problem = room_for(log.parent, (log.stat().st_size if log.is_file() else 0) + 4096)  # the new log's size
+    if problem:
         raise ProjectError(
-            f"cannot write {SUBMISSIONS}/{LOG}: {exc.strerror or exc} (nothing was sent; make {SUBMISSIONS}/ "
+            f"cannot write {SUBMISSIONS}/{LOG}: {problem.strerror or problem} (nothing was sent; make {SUBMISSIONS}/ "
             "writable or free some disk space, then submit again)"
-        ) from None
+        )
 
 
 def latest(cfg) -> Path:
@@ -260,23 +254,17 @@ def _log(cfg, path: Path, message: str, ref: int, status: str, score: str) -> No
         writer.writerow(LOG_COLUMNS)
     run_id = path.stem if (cfg.root / "runs" / path.stem).is_dir() else ""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    row = [now, cfg.project.competition, _rel(cfg, path), sha256(path), run_id, _git_sha(cfg.root), message]
+    row = [now, cfg.project.competition, _rel(cfg, path), sha256(path), run_id, _short_commit(cfg.root), message]
     writer.writerow([*row, ref, status, score, runs.run_score(cfg, run_id)])
     if old and not old.endswith("\n"):
         old += "\n"
     write_text(log, old + out.getvalue())
 
 
-def _git_sha(root: Path) -> str:
+def _short_commit(root: Path) -> str:
     """The commit the code was at, with -dirty when tracked files changed since; '' outside git."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=root, capture_output=True, text=True)
-    except OSError:
-        return ""
-    if sha.returncode:
-        return ""
-    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    sha, dirty = runs.git_commit(root)
+    return f"{sha[:7]}{'-dirty' if dirty else ''}" if sha else ""
 
 
 def _reset() -> str:

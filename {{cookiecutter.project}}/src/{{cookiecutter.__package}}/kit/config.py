@@ -17,7 +17,10 @@ from .errors import ProjectError
 from .files import write_text
 
 CONFIG_FILE = "config.toml"
-LAYOUTS = ("auto", "pixel-csv", "labels-csv", "folder-per-class", "labels-in-names")
+LAYOUTS = ("auto", "pixel-csv", "labels-csv", "folder-per-class", "labels-in-names", "tabular")
+TASKS = ("auto", "classification", "multi-label", "regression")
+# CV metrics and the competitions' evaluation metrics they stand for (kit/metrics.py computes them)
+METRICS = ("auto", "accuracy", "error_rate", "log_loss", "roc_auc", "rmse", "rmsle", "mae", "f1", "f2")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class Data:
     label_column: str = ""
     image_folder: str = ""
     image_suffix: str = ""
+    task: str = "auto"  # classification | multi-label | regression, from the labels (make data)
+    target_transform: str = "auto"  # log1p: trained on log(1 + y), written back on y's scale
+    exclude: list = field(default_factory=list)  # tabular: columns kept out of the features (ids, free text)
     dataset: str = ""  # paper kind: cifar10, mnist, imagenette, pets, kaggle:owner/name, path:folder
 
 
@@ -74,7 +80,7 @@ class Cv:
     k: int = 5  # folds in data/folds.csv
     group: str = ""  # a column of the training CSV whose rows must share a fold ("" = none)
     seed: int = 42  # the folds' own seed: [gpu] seed can vary without moving them
-    metric: str = "accuracy"  # accuracy | error_rate | log_loss | roc_auc
+    metric: str = "auto"  # the competition's, where make data knows it; auto: accuracy, rmse or f1 by task
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,9 @@ CHOICES = {
     ("project", "kind"): ("kaggle", "paper"),
     ("data", "layout"): LAYOUTS,
     ("gpu", "precision"): ("auto", "fp32", "fp16", "bf16"),
-    ("cv", "metric"): ("accuracy", "error_rate", "log_loss", "roc_auc"),
+    ("data", "task"): TASKS,
+    ("data", "target_transform"): ("auto", "none", "log1p"),
+    ("cv", "metric"): METRICS,
 }
 RANGES = {
     ("model", "size"): (8, 4096),
@@ -193,7 +201,8 @@ def _check_table(name: str, cls, values: dict):
         if key not in known:
             raise ProjectError(f"{CONFIG_FILE}: unknown key {name}.{key}{_suggest(key, known)}")
         _check_value(name, key, _resolve(known[key].type), value)
-    missing = [k for k, f in known.items() if k not in values and f.default is dataclasses.MISSING]
+    unset = dataclasses.MISSING
+    missing = [k for k, f in known.items() if k not in values and f.default is unset and f.default_factory is unset]
     if missing:
         raise ProjectError(f"{CONFIG_FILE}: [{name}] needs {missing[0]} (bake again or add it)")
     return cls(**values)
@@ -206,24 +215,32 @@ def _check_value(table: str, key: str, kind: type, value) -> None:
         ok = True
     if not ok:
         raise ProjectError(f"{where} = {value!r} should be a {kind.__name__} (e.g. {table}.{key} = {_example(kind)})")
+    if kind is list and not all(isinstance(item, str) for item in value):
+        raise ProjectError(f'{where} = {value!r} should list column names (e.g. {table}.{key} = ["Name", "Ticket"])')
     choices = CHOICES.get((table, key))
     if choices and value not in choices:
-        raise ProjectError(f"{where} = {value!r} is not one of {', '.join(choices)}")
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        instead = f'write {table}.{key} = "{close[0] if close else choices[0]}"'
+        raise ProjectError(f"{where} = {value!r} is not one of {', '.join(choices)} ({instead})")
     low_high = RANGES.get((table, key))
     if low_high and not low_high[0] <= value <= low_high[1]:
-        raise ProjectError(f"{where} = {value!r} is outside {low_high[0]}..{low_high[1]}")
+        near = min(max(value, low_high[0]), low_high[1])
+        raise ProjectError(
+            f"{where} = {value!r} is outside {low_high[0]}..{low_high[1]} (write a value in that range, "
+            f"e.g. {table}.{key} = {near!r})"
+        )
 
 
 def _resolve(annotation):
     """Dataclass field types are strings under `from __future__ import annotations`."""
-    names = {"str": str, "int": int, "float": float, "bool": bool}
+    names = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
     if isinstance(annotation, str):
         return names.get(annotation) or globals()[annotation]
     return annotation
 
 
 def _example(kind: type) -> str:
-    return {str: '"text"', int: "3", float: "0.5", bool: "true"}.get(kind, "...")
+    return {str: '"text"', int: "3", float: "0.5", bool: "true", list: '["Name"]'}.get(kind, "...")
 
 
 def _suggest(word: str, options) -> str:

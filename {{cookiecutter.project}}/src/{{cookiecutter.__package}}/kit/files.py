@@ -43,3 +43,27 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def room_for(folder: Path, size: int) -> OSError | None:
+    """None when `size` bytes can be written in `folder` (or its nearest existing parent), else the error:
+    a read-only folder or a full disk, found before anything that matters is written."""
+    existing = Path(folder).expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing) as probe:
+            probe.write(b"\0" * size)
+            probe.flush()
+    except OSError as exc:
+        return exc
+    return None
+
+
+def human_bytes(size: float) -> str:
+    """A byte count for people: '512 B', '3.4 MB', '1.2 GB'."""
+    for unit in ("B", "KB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"

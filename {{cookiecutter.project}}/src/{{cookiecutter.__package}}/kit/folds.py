@@ -1,6 +1,6 @@
 """The folds file: `make folds` writes data/folds.csv once; `make train FOLD=k` and `make cv` read it.
 
-data/folds.csv gives every training image (as layouts.py lists them) one of k folds,
+data/folds.csv gives every training item (as dataset.py lists them) one of k folds,
 stratified by label, and with [cv] group set never splitting a group across folds;
 data/folds.json records how (k, seed, group, method) and the CSV's sha256. They are
 written once: CV scores stay comparable only while the folds stay put, so a second
@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from . import layouts
+from . import dataset, layouts
 from .errors import ProjectError
 from .files import sha256, write_text
 
@@ -27,8 +27,8 @@ GROUP = "group"  # the group column's name in folds.csv
 _NOTED: set[str] = set()  # notes already printed by this command (cv reads the folds once per fold)
 
 
-def item_ids(cfg, images: layouts.Images) -> list[str]:
-    """One id per training image: its path under the image folder, or its row in a pixel CSV (0 = first)."""
+def item_ids(cfg, images: dataset.Dataset) -> list[str]:
+    """One id per training item: its path under the image folder, or its row in a CSV (0 = first)."""
     if not images.xs or not isinstance(images.xs[0], Path):
         return [str(i) for i in range(len(images))]
     base = cfg.raw / (cfg.data.image_folder or cfg.data.train)
@@ -45,10 +45,10 @@ def make_folds(cfg, k: int | None = None, group: str | None = None, force: bool 
             "stay put (use them as they are, or `make folds FORCE=1` to make new ones)"
         )
     cfg = layouts.with_detected(cfg)
-    return _write(cfg, layouts.train_images(cfg))
+    return _write(cfg, dataset.load(cfg))
 
 
-def _write(cfg, images: layouts.Images) -> str:
+def _write(cfg, images: dataset.Dataset) -> str:
     import pandas as pd
 
     started = time.perf_counter()
@@ -58,7 +58,7 @@ def _write(cfg, images: layouts.Images) -> str:
         raise ProjectError(f"{cfg.data.train} lists {repeated[0]!r} twice (folds need each image once: fix the data)")
     labels = [str(label) for label in images.labels]
     groups = _groups(cfg, len(ids)) if cfg.cv.group else None
-    assigned, method = assign(labels, cfg.cv.k, cfg.cv.seed, groups)
+    assigned, method = assign(labels, cfg.cv.k, cfg.cv.seed, groups, stratify=images.task == "classification")
     frame = pd.DataFrame({"id": ids, "label": labels, "fold": assigned})
     if groups is not None:
         frame[GROUP] = groups
@@ -88,16 +88,16 @@ def _write(cfg, images: layouts.Images) -> str:
     )
 
 
-def assign(labels: list[str], k: int, seed: int, groups: list[str] | None = None):
-    """The fold (0..k-1) of each item and the splitter's name: stratified by label (unless no class
-    has k items), and a group's items always in one fold."""
+def assign(labels: list[str], k: int, seed: int, groups: list[str] | None = None, stratify: bool = True):
+    """The fold (0..k-1) of each item and the splitter's name: stratified by label (classes; unless no
+    class has k items), and a group's items always in one fold."""
     import numpy as np
     from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
     n = len(labels)
     if k > n:
         raise ProjectError(f"{k} folds need at least {k} training images, found {n} (lower [cv] k)")
-    stratify = max(Counter(labels).values()) >= k  # sklearn refuses when no class fills every fold
+    stratify = stratify and max(Counter(labels).values()) >= k  # sklearn refuses when no class fills every fold
     if groups is not None:
         distinct = len(set(groups))
         if distinct < k:
@@ -121,7 +121,7 @@ def _groups(cfg, n: int) -> list[str]:
     import pandas as pd
 
     column = cfg.cv.group
-    if cfg.data.layout not in ("pixel-csv", "labels-csv"):
+    if cfg.data.layout not in ("pixel-csv", "labels-csv", "tabular"):
         raise ProjectError(
             f"[cv] group = {column!r} names a column of the training CSV, and the {cfg.data.layout} layout has none "
             '(set group = "" in config.toml)'
@@ -163,7 +163,7 @@ def _describe(info: dict) -> str:
     return f"{info.get('method', '?')}, k {info.get('k', '?')}, seed {info.get('seed', '?')}{group}"
 
 
-def load(cfg, images: layouts.Images):
+def load(cfg, images: dataset.Dataset):
     """The fold of each training image (same order as `images`) from data/folds.csv, made first if missing."""
     import numpy as np
     import pandas as pd
@@ -219,7 +219,7 @@ def _note_changes(cfg, path: Path, k: int) -> None:
             print(note, flush=True)
 
 
-def valid_positions(cfg, images: layouts.Images, fold: int) -> list[int]:
+def valid_positions(cfg, images: dataset.Dataset, fold: int) -> list[int]:
     """Positions (in `images`) of fold `fold`'s images: what `make train FOLD=k` validates on."""
     import numpy as np
 

@@ -1,15 +1,19 @@
-"""What the files in data/raw are: find the layout, record it in config.toml, list the images.
+"""What the files in data/raw are: find the layout and the task, save them in config.toml, list the images.
 
-Four layouts cover image-classification competitions and fastai's datasets:
+Five layouts cover image competitions, tabular ones and fastai's datasets:
 
 - pixel-csv        one row per image, a label column and pixel0..pixelN (digit-recognizer)
 - labels-csv       a CSV of image id + label beside a folder of images (dog-breed-identification,
-                   aerial-cactus-identification; ids with or without the file extension)
+                   aerial-cactus-identification, planet's tags, petfinder's scores; ids with or without
+                   the file extension)
+- tabular          train.csv, test.csv (train's columns less the target) and a sample (titanic,
+                   house-prices, the playground series); see tabular.py
 - folder-per-class train/<class>/*.png (CIFAR, MNIST, Imagenette, plant-seedlings)
 - labels-in-names  the label starts the file name: cat.0.jpg, great_pyrenees_12.jpg (dogs-vs-cats, pets)
 
-`detect` only reads; `record` writes what it found into config.toml's [data] table,
-never over a value you set; the loaders turn [data] into images and labels.
+`detect` only reads, and guesses the task from the labels (targets.py); `save` writes what
+it found into config.toml's [data] table, never over a value you set; the loaders turn
+[data] into images and labels.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tabular, targets
 from .config import CONFIG_FILE, set_value
 from .errors import ProjectError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-KEYS = ("layout", "train", "test", "sample", "id_column", "label_column", "image_folder", "image_suffix")
-DEFAULTS = {"layout": "auto"}  # every other key's default is ""
+PLACES = ("layout", "train", "test", "sample", "id_column", "label_column", "image_folder", "image_suffix")
+KEYS = (*PLACES, "task", "target_transform", "exclude")  # what make data records in [data]
+DEFAULTS = {"layout": "auto", "task": "auto", "target_transform": "auto", "exclude": []}  # any other key: ""
 # Folder names, in order of preference, that say which split a folder holds.
 TRAIN_NAMES = ("train", "training", "train_images", "trn", "images")
 TEST_NAMES = ("test", "testing", "test_images", "test1", "val", "valid", "validation")
@@ -35,27 +41,28 @@ NAME_LABEL = re.compile(r"(.*[A-Za-z].*?)[._\- ]?\d+")  # cat.0 -> cat, great_py
 PROBES = 20  # ids checked against the image folders when guessing a labels CSV
 
 
-def default(key: str) -> str:
+def default(key: str):
     return DEFAULTS.get(key, "")
 
 
 # ----------------------------------------------------------------------------------------- detect
 
 
-def detect(raw: Path) -> dict:
-    """The [data] keys that describe the files under `raw` (paths relative to it)."""
+def detect(raw: Path, metric: str = "auto") -> dict:
+    """The [data] keys that describe the files under `raw` (paths relative to it), with the task its labels
+    ask for (`metric`: the competition's, where known, settles regression vs classification)."""
     raw = Path(raw)
     if not raw.is_dir() or not any(raw.iterdir()):
         raise ProjectError(f"no data in {raw} (run `make data`, or put the files there)")
     root = _descend(raw)
     csvs = sorted(p for p in root.glob("*.csv") if p.is_file())
-    samples = [p for p in csvs if "sample" in p.name.lower()]
+    samples = [p for p in csvs if "sample" in p.name.lower() or "submission" in p.name.lower()]
     sample = samples[0] if samples else None
     tables = [p for p in csvs if p not in samples]
-    for finder in (_pixel_csv, _labels_csv, _folder_per_class, _labels_in_names):
+    for finder in (_pixel_csv, _labels_csv, _tabular, _folder_per_class, _labels_in_names):
         found = finder(root, tables, sample)
         if found:
-            found = {key: found.get(key, "") for key in KEYS}
+            found = {**{key: found.get(key, default(key)) for key in KEYS}, **_target(found, metric)}
             for key in ("train", "test", "sample", "image_folder"):
                 if isinstance(found[key], Path):
                     found[key] = found[key].relative_to(raw).as_posix() or "."
@@ -67,19 +74,24 @@ def detect(raw: Path) -> dict:
     )
 
 
-def record(cfg, found: dict) -> str:
-    """Write what `detect` found into config.toml; a key you set (not "auto"/"") is kept."""
+def save(cfg, found: dict, metric: str = "") -> str:
+    """Write what `detect` found into config.toml, and `metric` (the competition's) as [cv] metric;
+    a key you set (not "auto"/"") is kept."""
     path = cfg.root / CONFIG_FILE
     kept = []
+    if metric and cfg.cv.metric == "auto":
+        set_value(path, "cv", "metric", metric)
     for key in KEYS:
-        current, value = getattr(cfg.data, key), found.get(key, "")
+        current, value = getattr(cfg.data, key), found.get(key, default(key))
         if current != default(key):
             if current != value:
                 kept.append(key)
             continue
         if value != current:
             set_value(path, "data", key, value)
-    return describe(found) + (f"; kept your data.{', data.'.join(kept)}" if kept else "") + f" (in {CONFIG_FILE})"
+    scored = f", scored in {metric}" if metric else ""
+    kept = f"; kept your data.{', data.'.join(kept)}" if kept else ""
+    return f"{describe(found)}{scored}{kept} (in {CONFIG_FILE})"
 
 
 def with_detected(cfg):
@@ -87,7 +99,7 @@ def with_detected(cfg):
     data = cfg.data
     if data.layout != "auto" and data.train:
         return cfg
-    found = detect(cfg.raw)
+    found = detect(cfg.raw, cfg.cv.metric)
     values = {k: v for k, v in found.items() if getattr(data, k) == default(k)}
     print(f"data: {describe(found)} (`make data` records it in config.toml)", flush=True)
     return dataclasses.replace(cfg, data=dataclasses.replace(data, **values))
@@ -97,7 +109,8 @@ def describe(found: dict) -> str:
     """One line: the layout and where its parts are."""
     parts = [f"train {found['train']}"]
     if found.get("label_column"):
-        parts[0] += f" (label: {found['label_column']})"
+        scale = ", trained on log1p" if found.get("target_transform") == "log1p" else ""
+        parts[0] += f" (label: {found['label_column']}, {found.get('task') or 'classification'}{scale})"
     if found.get("image_folder"):
         parts.append(
             f"images in {found['image_folder']}/" + (f" + {found['image_suffix']}" if found["image_suffix"] else "")
@@ -105,6 +118,8 @@ def describe(found: dict) -> str:
     parts.append(f"test {found['test']}" if found.get("test") else "no test split")
     if found.get("sample"):
         parts.append(f"sample {found['sample']}")
+    if found.get("exclude"):
+        parts.append(f"left out of the features: {', '.join(found['exclude'])}")
     return f"layout {found['layout']}: " + ", ".join(parts)
 
 
@@ -235,7 +250,8 @@ def _labels_csv(root: Path, tables: list[Path], sample: Path | None) -> dict | N
                 continue
             folder, suffix = match
             rest = [c for c in frame.columns if c != column]
-            label = _label_of(rest) or rest[0]
+            predicted = [c for c in (tabular.header(sample)[1:] if sample else []) if c in rest]
+            label = (predicted or [_label_of(rest) or rest[0]])[0]  # the sample names what is predicted
             test = _test_folder(folder, folders, sample, suffix)
             return {
                 "layout": "labels-csv",
@@ -248,6 +264,26 @@ def _labels_csv(root: Path, tables: list[Path], sample: Path | None) -> dict | N
                 "image_suffix": suffix,
             }
     return None
+
+
+def _tabular(root: Path, tables: list[Path], sample: Path | None) -> dict | None:
+    trains = sorted(tables, key=lambda p: (_rank(p.stem, TRAIN_NAMES), p.name))
+    tests = sorted(tables, key=lambda p: (_rank(p.stem, TEST_NAMES), p.name))
+    return tabular.detect(trains, tests, sample)
+
+
+def _target(found: dict, metric: str) -> dict:
+    """task, target_transform and (tables) exclude: what the labels ask for, read from the training file."""
+    if found["layout"] not in ("labels-csv", "tabular") or not found["label_column"]:
+        return {"task": "classification", "target_transform": "none"}
+    frame = tabular.read(found["train"], Path(found["train"]).name)
+    values = frame[found["label_column"]]
+    task = targets.guess(values, metric, tags=found["layout"] == "labels-csv")
+    scale = targets.transform(values, metric) if task == "regression" else "none"
+    guessed = {"task": task, "target_transform": scale}
+    if found["layout"] == "tabular":
+        guessed["exclude"] = tabular.left_out(frame, found["label_column"], found["id_column"])
+    return guessed
 
 
 def _test_folder(train: Path, folders: list[Path], sample: Path | None, suffix: str) -> Path | None:

@@ -104,3 +104,29 @@ def cv_vs_lb(path, points: list[tuple[float, float, int]], metric: str) -> Path:
     ax.set_title(f"CV vs public leaderboard ({len(points)} submissions)")
     ax.legend(loc="lower right")
     return save(fig, path)
+
+
+def predicted_vs_actual(path: Path, actual, predicted) -> Path:
+    """Regression on the validation set: each point one item, the diagonal a perfect model."""
+    fig = figure(6, 6)
+    ax = fig.subplots()
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    ax.plot([low, high], [low, high], linestyle=":", color="grey", label="predicted = actual")
+    ax.scatter(actual, predicted, s=8, alpha=0.5, color="tab:blue")
+    ax.set_xlabel("actual")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"predicted vs actual (validation, {len(actual):,} items)")
+    ax.legend(loc="upper left")
+    return save(fig, path)
+
+
+def importance(path: Path, drops: dict[str, float]) -> Path:
+    """Permutation importance: how much the validation score drops when a column is shuffled."""
+    shown = sorted(drops.items(), key=lambda item: item[1])[-30:]
+    fig = figure(7, max(3, 0.3 * len(shown) + 1.5))
+    ax = fig.subplots()
+    ax.barh([name for name, _ in shown], [drop for _, drop in shown], color="tab:blue")
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_xlabel("score lost when the column is shuffled (validation)")
+    ax.set_title("permutation feature importance")
+    return save(fig, path)

@@ -6,7 +6,7 @@ it goes), loss.png, confusion.png, top_losses.png, model.pkl and, last of all,
 metrics.json. A run is finished when index.csv says so and metrics.json and model.pkl
 exist: a run stopped by Ctrl-C is marked "interrupted", a crash "failed", and a killed
 process leaves "running" behind; `latest` and `make predict` skip all of those.
-A cv run (`make cv`, folds.py) holds a run folder per fold, fold-<k>/, in place of
+A cv run (`make cv`, cv.py) holds a run folder per fold, fold-<k>/, in place of
 model.pkl, and one index line for them all.
 """
 
@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+from . import metrics
 from .errors import ProjectError
 from .files import write_text
 
@@ -71,7 +72,7 @@ class Run:
 
 
 @contextmanager
-def record(cfg, resolved: dict, short: str, folder: Path | None = None):
+def new_run(cfg, resolved: dict, short: str, folder: Path | None = None):
     """Create the run folder and its index line; mark it interrupted or failed if the block stops.
     `folder`: this exact new folder instead of runs/<id>/ (a cv run's fold-<k>/), with no index line."""
     if folder is not None:
@@ -167,6 +168,14 @@ def find(cfg, run: str | None) -> Path:
     return folder
 
 
+def settings(run_dir: Path) -> dict:
+    """A run's config.json: the settings it used, with what it resolved (task, lr, classes) under "resolved"."""
+    try:
+        return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def read_metrics(run_dir: Path) -> dict[str, float]:
     """Final metrics of a run (accuracy, error_rate, valid_loss, ...) plus test_* after predict."""
     run_dir = Path(run_dir)
@@ -182,7 +191,7 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
 
 def environment(cfg, resolved: dict) -> dict:
     """What a run needs to be repeated: code version, packages, machine, seed."""
-    sha, dirty = _git(cfg.root)
+    sha, dirty = git_commit(cfg.root)
     versions = {}
     for name in PACKAGES:
         try:
@@ -254,7 +263,10 @@ def run_score(cfg, run_id: str) -> str:
         values = json.loads((folder / METRICS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ""
-    key = "cv_score" if "cv_score" in values else PLAIN_RUN_METRIC.get(cfg.cv.metric, "")
+    plain = values.get("metric") or PLAIN_RUN_METRIC.get(
+        metrics.resolve(cfg.cv.metric, values.get("task", "classification"))
+    )
+    key = "cv_score" if "cv_score" in values else "score" if "score" in values else plain or ""
     value = values.get(key)
     return f"{value:.6g}" if isinstance(value, (int, float)) and value == value else ""
 
@@ -305,7 +317,9 @@ def _config_dict(cfg) -> dict:
     return values
 
 
-def _git(root: Path) -> tuple[str | None, bool | None]:
+def git_commit(root: Path) -> tuple[str | None, bool | None]:
+    """(HEAD's sha, whether tracked files changed since) of the project's repository; (None, None) outside git."""
+
     def git(*args):
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
 

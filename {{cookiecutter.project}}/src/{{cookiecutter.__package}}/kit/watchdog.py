@@ -28,16 +28,23 @@ _saved: list = []  # the SIGALRM handler to put back when the last watch ends
 
 def seconds() -> float:
     """How long a call may go without progress: $STALL_SECONDS, else DEFAULT_SECONDS."""
-    raw = os.environ.get(ENV)
+    return env_seconds(ENV, DEFAULT_SECONDS, f"{ENV}=300")
+
+
+def env_seconds(name: str, default: float, example: str, zero: bool = False) -> float:
+    """$name as seconds, else `default`; anything but a finite number above 0 (or 0 itself, with
+    `zero`) is refused, its message ending in `example`."""
+    raw = os.environ.get(name)
     if raw is None:
-        return DEFAULT_SECONDS
+        return default
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value > 0):
-        raise ProjectError(f"{ENV}={raw!r} is not a number of seconds above 0 (unset it, or e.g. {ENV}=300)")
-    return value
+        value = math.nan
+    if math.isfinite(value) and (value >= 0 if zero else value > 0):
+        return value
+    what = "a number of seconds" if zero else "a number of seconds above 0"
+    raise ProjectError(f"{name}={raw!r} is not {what} (unset it, or e.g. {example})")
 
 
 @contextmanager

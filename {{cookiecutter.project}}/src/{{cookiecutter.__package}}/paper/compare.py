@@ -8,11 +8,10 @@ entry per run) and in runs/<id>/compare.md.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
-from pathlib import Path
 
+from ..kit import blocks, runs
 from ..kit.errors import ProjectError
 from ..kit.files import write_text
 from ..kit.runs import find, read_metrics
@@ -56,7 +55,7 @@ def compare(cfg, run: str | None = None) -> str:
     """Print ours vs the paper's claimed results; record the table in NOTES.md and runs/<id>/compare.md."""
     folder = find(cfg, run)
     metrics = read_metrics(folder)
-    settings = _run_settings(folder)
+    settings = runs.settings(folder)
     trained = settings.get("data", {}).get("dataset") or cfg.data.dataset
     path = cfg.root / NOTES
     if not path.is_file():
@@ -79,7 +78,7 @@ def compare(cfg, run: str | None = None) -> str:
         )
     table = render(rows)
     entry = _entry(folder.name, settings, trained, table)
-    new_text = record(text, folder.name, entry)
+    new_text = add_to_log(text, folder.name, entry)
     write_text(folder / "compare.md", f"# Run {folder.name} vs arXiv {cfg.project.paper}\n\n{entry}\n")
     write_text(path, new_text)
     print(table, flush=True)
@@ -151,17 +150,14 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def record(text: str, run_id: str, entry: str) -> str:
+def add_to_log(text: str, run_id: str, entry: str) -> str:
     """NOTES.md with this run's entry in the reproduction log: replaced if there, else added at its end."""
     begin, end = BEGIN.format(run=run_id), END.format(run=run_id)
-    block = f"{begin}\n{entry}\n{end}"
-    start = user_start(text)
-    at = text.find(begin, start)
-    if at >= 0:
-        stop = text.find(end, at)
-        if stop < 0:
-            raise ProjectError(f"{NOTES}: {end!r} is missing (put it back after the table of run {run_id})")
-        return text[:at] + block + text[stop + len(end) :]
+    return blocks.replace(text, begin, end, entry, NOTES, _in_log, start=user_start(text))
+
+
+def _in_log(text: str, block: str) -> str:
+    """Where a run's first entry goes: at the end of the reproduction log (a new one when there is none)."""
     section = _section(text, LOG_HEADING)
     if section is None:
         return text.rstrip("\n") + f"\n\n## Reproduction log\n\n{block}\n"
@@ -237,10 +233,3 @@ def _show(value: float, fraction: bool) -> str:
 def _dataset_name(spec: str) -> str:
     """cifar10 -> cifar10; kaggle:owner/name -> name; path:some/folder -> folder."""
     return spec.split(":", 1)[-1].rstrip("/").rsplit("/", 1)[-1]
-
-
-def _run_settings(folder: Path) -> dict:
-    try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}

@@ -16,18 +16,15 @@ import contextlib
 import os
 import re
 import shutil
-import stat
-import tarfile
 import tempfile
 import time
-import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from ..kit import watchdog
+from ..kit import archives, watchdog
 from ..kit.errors import DENIED, FULL, ProjectError
 from ..kit.kaggle_api import call, client
-from ..kit.layouts import detect, record
+from ..kit.layouts import detect, save
 
 # config name: fastai's URLs attribute (all unpack into one folder named after the archive)
 FASTAI = {
@@ -65,7 +62,7 @@ def download(cfg, force: bool = False) -> str:
         what = f"{spec}: already in {where} (`data --force` fetches it again)"
         if cfg.data.layout != "auto":
             return f"{what}; layout {cfg.data.layout} as recorded in config.toml"
-    return f"{what}; {record(cfg, _relative(detect(folder), folder, cfg.raw))}"
+    return f"{what}; {save(cfg, _relative(detect(folder), folder, cfg.raw))}"
 
 
 def _fastai(cfg, name: str, force: bool) -> tuple[Path, bool]:
@@ -105,6 +102,7 @@ def _fastai(cfg, name: str, force: bool) -> tuple[Path, bool]:
         raise ProjectError(f"downloading {name} from {url} failed: {said} (run `make data` again)") from None
     finally:
         archive.with_name(archive.name + ".part").unlink(missing_ok=True)
+    print(flush=True)  # fastdownload's bar leaves its line open
     unpack(archive, folder)
     _done_with(archive)
     return folder, True
@@ -156,52 +154,21 @@ def _local(cfg, name: str) -> Path:
 
 def unpack(archive: Path, folder: Path) -> Path:
     """Unpack a .tgz/.tar/.zip into `folder`, all or nothing; an archive's single top folder is dropped."""
-    from fastprogress.fastprogress import progress_bar
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zipped:
-                members = zipped.infolist()
-                for member in members:
-                    _check(archive, member.filename, stat.S_ISLNK(member.external_attr >> 16))
-                for member in progress_bar(members, leave=False):
-                    zipped.extract(member, tmp)
-        else:
-            with tarfile.open(archive) as tar:
-                members = tar.getmembers()
-                for member in members:
-                    _check(archive, member.name, not (member.isfile() or member.isdir()))
-                safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.11.4+
-                for member in progress_bar(members, leave=False):
-                    tar.extract(member, tmp, **safe)
+        archives.unpack(archive, tmp, fix="it was deleted; run `make data` again, or check the source")
         entries = [p for p in tmp.iterdir() if p.name != "__MACOSX"]
-        if not any(p.is_file() for p in tmp.rglob("*")):  # an empty folder would pass for the dataset next time
-            archive.unlink(missing_ok=True)
-            raise ProjectError(f"{archive.name} holds no files; it was deleted (check the source, then `make data`)")
         top = entries[0] if len(entries) == 1 and entries[0].is_dir() else tmp
         if folder.exists() or folder.is_symlink():
             _remove(folder)
         os.replace(top, folder)
-    except ProjectError:  # a member that escapes: the archive must not be unpacked again by the next run
+    except ProjectError:  # refused, damaged or empty: the next run must fetch it again, not unpack it again
         archive.unlink(missing_ok=True)
         raise
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        archive.unlink(missing_ok=True)
-        raise ProjectError(f"{archive.name} is damaged ({exc}); it was deleted (run `make data` again)") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
-
-
-def _check(archive: Path, name: str, odd: bool) -> None:
-    path = PurePosixPath(name.replace("\\", "/"))
-    if odd or path.is_absolute() or ".." in path.parts or re.match(r"[A-Za-z]:", name):
-        raise ProjectError(
-            f"{archive.name} holds {name!r}, which is a link or lands outside data/raw; nothing was unpacked "
-            "and the archive was deleted (get the dataset from a source you trust)"
-        )
 
 
 def _done_with(archive: Path) -> None:

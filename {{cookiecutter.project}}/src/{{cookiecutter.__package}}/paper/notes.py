@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import re
 import socket
@@ -22,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..kit import watchdog
+from ..kit import blocks, watchdog
 from ..kit.config import CONFIG_FILE, set_value
 from ..kit.errors import ProjectError
 from ..kit.files import write_text
@@ -143,12 +142,8 @@ def write_notes(cfg, paper: str | None = None) -> str:
 
 def user_start(text: str) -> int:
     """Where the user's part of NOTES.md begins: after the generated block (0 when there is none)."""
-    begin = BEGIN_RE.search(text)
-    if begin is None:
-        return 0
-    end_line = END.format(key=begin["key"])
-    end = text.find(end_line, begin.end())
-    return end + len(end_line) if end >= 0 else 0
+    found = blocks.find(text, BEGIN_RE, END, NOTES)
+    return found.stop if found else 0
 
 
 def skeleton(ident: str) -> str:
@@ -177,15 +172,7 @@ def endpoint() -> str:
 
 def delay_seconds(host: str) -> float:
     """Seconds between two requests: ARXIV_DELAY_SECONDS for mirrors and test servers, never less for arXiv."""
-    raw = os.environ.get(ENV_DELAY)
-    if raw is None:
-        return DELAY_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 0):
-        raise ProjectError(f"{ENV_DELAY}={raw!r} is not a number of seconds (unset it, or e.g. 0.1 for a test server)")
+    value = watchdog.env_seconds(ENV_DELAY, DELAY_SECONDS, "0.1 for a test server", zero=True)
     if host == "arxiv.org" or host.endswith(".arxiv.org"):
         return max(value, DELAY_SECONDS)
     return value
@@ -339,8 +326,10 @@ def render(result, latest: int, pinned: bool = False) -> str:
     else:
         state = "the latest"
     others = [c for c in result.categories if c != result.primary_category]
-    authors = [_one_line(a.name) + (f" ({_one_line('; '.join(a.affiliation))})" if a.affiliation else "")
-               for a in result.authors]  # fmt: skip
+    authors = [
+        blocks.one_line(a.name) + (f" ({blocks.one_line('; '.join(a.affiliation))})" if a.affiliation else "")
+        for a in result.authors
+    ]
     doi = f"[{result.doi}](https://doi.org/{result.doi})" if result.doi else "none"
     pdf = result.pdf_url or f"https://arxiv.org/pdf/{short}"
     fields = {
@@ -350,12 +339,12 @@ def render(result, latest: int, pinned: bool = False) -> str:
         "Published": result.published.date().isoformat(),
         "Updated": result.updated.date().isoformat(),
         "DOI": doi,
-        "Journal ref": _one_line(result.journal_ref) or "none",
-        "Comment": _one_line(result.comment) or "none",
+        "Journal ref": blocks.one_line(result.journal_ref) or "none",
+        "Comment": blocks.one_line(result.comment) or "none",
         "Links": f"[abs](https://arxiv.org/abs/{short}) · [pdf]({pdf})",
         "Fetched": date.today().isoformat(),
     }
-    lines = [f"# {_one_line(result.title) or '(untitled)'}", ""]
+    lines = [f"# {blocks.one_line(result.title) or '(untitled)'}", ""]
     lines += [f"- **{label}:** {value}" for label, value in fields.items()]
     lines += ["", "## Abstract", "", _fence(_text(result.summary), "text")]
     lines += ["", f"## BibTeX (also in {BIB})", "", _fence(bibtex(result), "bibtex")]
@@ -392,8 +381,7 @@ def merge(old: str | None, ident: str, body: str) -> tuple[str, str | None, str 
     found = _find(old, BEGIN_RE, END, NOTES)
     if found is None:
         return block + "\n\n" + old, None, None
-    start, stop, old_ident, old_body = found
-    return old[:start] + block + old[stop:], old_ident, old_body
+    return old[: found.start] + block + old[found.stop :], found.fields["ident"], found.body
 
 
 def merge_bib(old: str, ident: str, entry: str) -> str:
@@ -403,30 +391,18 @@ def merge_bib(old: str, ident: str, entry: str) -> str:
     found = _find(old, BIB_BEGIN_RE, BIB_END, BIB)
     if found is None:
         return block + "\n" + ("\n" + old if old.strip() else "")
-    start, stop = found[:2]
-    return old[:start] + block + old[stop:]
+    return old[: found.start] + block + old[found.stop :]
 
 
-def _find(text: str, begin_re, end_format: str, name: str):
-    """(start, stop, ident, body) of the generated block, None when there is none.
-    Refuses, writing nothing, when the block lost its END line or was edited by hand."""
-    begin = begin_re.search(text)
-    if begin is None:
-        return None
-    end_line = end_format.format(key=begin["key"])
-    end = text.find(end_line, begin.end())
-    if end < 0:
+def _find(text: str, begin_re, end_format: str, name: str) -> blocks.Block | None:
+    """The generated block, None when there is none; refuses, writing nothing, a block edited by hand."""
+    found = blocks.find(text, begin_re, end_format, name)
+    if found and _digest(found.body) != found.fields["key"]:
         raise ProjectError(
-            f"{name}: the line {end_line!r} closing the generated block is missing "
-            "(put it back, or delete the whole block to have it written again)"
+            f"{name}: the generated block (from {found.fields['ident']}) was edited by hand and a refresh would lose "
+            "that (move your text below the END line, or delete the whole block to have it written again)"
         )
-    body = text[begin.end() : end]
-    if _digest(body) != begin["key"]:
-        raise ProjectError(
-            f"{name}: the generated block (from {begin['ident']}) was edited by hand and a refresh would lose that "
-            "(move your text below the END line, or delete the whole block to have it written again)"
-        )
-    return begin.start(), end + len(end_line), begin["ident"], body
+    return found
 
 
 def _block(ident: str, body: str) -> str:
@@ -498,13 +474,6 @@ def _fence(text: str, info: str) -> str:
 def _text(text: str | None) -> str:
     """API text as it came, less the blank edges and the spaces before line ends."""
     return "\n".join(line.rstrip() for line in (text or "").strip().split("\n"))
-
-
-def _one_line(text: str | None) -> str:
-    """API text for a one-line field, as it came but for what would break the file: line breaks and control
-    characters become spaces, and '<!--' is written '&lt;!--' (it renders as '<!--' and cannot hide the rest)."""
-    text = "".join(char if char.isprintable() else " " for char in (text or ""))
-    return " ".join(text.split()).replace("<!--", "&lt;!--")
 
 
 def _ascii(text: str) -> str:

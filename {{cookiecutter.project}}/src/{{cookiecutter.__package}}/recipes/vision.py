@@ -1,32 +1,37 @@
-"""The vision recipe: one label per image. This file is yours: change it to change the model.
+"""The vision recipe: images to one label, to tags, or to a number. This file is yours: change it to change the model.
 
 Everything that makes the model is here, in the order fastai's lesson 1 does it:
 the data (a DataBlock with presizing and batched augmentations), the architecture
 and its pretrained weights, the loss and the metrics, and the fit schedule.
 `make train`, `make cv`, `make predict`, `make smoke` and the Kaggle kernel all call
-these three functions; settings come from config.toml's [model] table. After an
-edit, `make test` runs tests/test_recipe.py: a few batches on tiny data, in seconds.
+these three functions; settings come from config.toml's [model] table, the task
+(classification, multi-label or regression) from [data] task. After an edit,
+`make test` runs tests/test_recipe.py: a few batches on tiny data, in seconds.
 """
 
 from __future__ import annotations
 
 import math
 
+from ..kit import weights
+
 PRESIZE = 1.15  # items are resized to 115% of the training size, then cropped and augmented in batches
-METRICS = ("accuracy", "error_rate")  # what each epoch reports; the first is the run's headline score
 
 
-def dataloaders(cfg, items: list, device: str, workers: int, valid: list[int] | None = None):
-    """(image, label) items -> DataLoaders. `valid`: positions of the validation items (a fold of
+def dataloaders(cfg, items: list, task: str, device: str, workers: int, valid: list[int] | None = None):
+    """(image, target) items -> DataLoaders. `valid`: positions of the validation items (a fold of
     data/folds.csv), else a random model.valid_pct of them."""
     from fastai.vision.all import (
         CategoryBlock,
+        ColReader,
         DataBlock,
         ImageBlock,
         IndexSplitter,
         ItemGetter,
+        MultiCategoryBlock,
         Normalize,
         RandomSplitter,
+        RegressionBlock,
         Resize,
         aug_transforms,
         imagenet_stats,
@@ -35,12 +40,16 @@ def dataloaders(cfg, items: list, device: str, workers: int, valid: list[int] | 
     model = cfg.model
     # pixel CSVs hold small centred glyphs: a mirrored 2 is no 2, and a crop to 75% cuts strokes away
     glyphs = cfg.data.layout == "pixel-csv"
-    labels = [label for _, label in items]
-    vocab = sorted(set(labels)) if valid is not None else None  # every fold's model knows every class: averageable
+    vocab = sorted({y for _, y in items}) if valid is not None and task == "classification" else None
+    target = {  # every fold's model knows every class (vocab): their probabilities average
+        "classification": (CategoryBlock(vocab=vocab), ItemGetter(1)),
+        "multi-label": (MultiCategoryBlock, ColReader(1, label_delim=" ")),  # 'haze primary' -> two tags
+        "regression": (RegressionBlock, ItemGetter(1)),  # already on the scale it trains on (log1p, say)
+    }[task]
     block = DataBlock(
-        blocks=(ImageBlock, CategoryBlock(vocab=vocab)),
+        blocks=(ImageBlock, target[0]),
         get_x=ItemGetter(0),
-        get_y=ItemGetter(1),
+        get_y=target[1],
         splitter=IndexSplitter(valid) if valid is not None else RandomSplitter(model.valid_pct, seed=cfg.gpu.seed),
         item_tfms=Resize(max(model.size, math.ceil(model.size * PRESIZE))),
         batch_tfms=[
@@ -51,18 +60,31 @@ def dataloaders(cfg, items: list, device: str, workers: int, valid: list[int] | 
     return block.dataloaders(items, bs=model.bs, num_workers=workers, device=device)
 
 
-def learner(dls, arch, pretrained: bool):
-    """The model: `arch` (a torchvision function or a timm name) with a new head for these classes."""
-    from fastai.vision.all import CrossEntropyLossFlat, accuracy, error_rate, vision_learner
-
-    return vision_learner(
-        dls,
-        arch,
-        pretrained=pretrained,
-        loss_func=CrossEntropyLossFlat(),
-        metrics=[accuracy, error_rate],
-        model_dir=".",
+def learner(dls, cfg, task: str, pretrained: bool):
+    """The model: model.arch (a torchvision ResNet or any timm name) with a new head for this task."""
+    from fastai.vision.all import (
+        BCEWithLogitsLossFlat,
+        CrossEntropyLossFlat,
+        F1ScoreMulti,
+        MSELossFlat,
+        accuracy,
+        accuracy_multi,
+        error_rate,
+        rmse,
+        vision_learner,
     )
+
+    loss, metrics = {
+        "classification": (CrossEntropyLossFlat(), [accuracy, error_rate]),
+        "multi-label": (BCEWithLogitsLossFlat(), [accuracy_multi, F1ScoreMulti(average="samples")]),
+        "regression": (MSELossFlat(), [rmse]),
+    }[task]
+    extra = {}
+    if task == "regression":  # outputs squashed into the targets' range (a little wider): fastai's y_range
+        ys = [float(y) for _, y in dls.train.items]
+        extra["y_range"] = (min(ys) - 0.05 * (max(ys) - min(ys)), max(ys) + 0.05 * (max(ys) - min(ys)))
+    arch = weights.architecture(cfg.model.arch)
+    return vision_learner(dls, arch, pretrained=pretrained, loss_func=loss, metrics=metrics, model_dir=".", **extra)
 
 
 def fit(learn, cfg, pretrained: bool, lr: float, cbs: list) -> None:
