@@ -5,16 +5,22 @@
     images/s and final validation accuracy, as ratios;
 (b) the generated baseline's training loop fed by its real data pipeline against the same loop
     fed by synthetic tensors already on the device: how much the data side costs, as a ratio;
-(c) pixel-CSV -> images conversion: rows/s on digit-recognizer's 42,000 rows.
+(c) pixel-CSV -> images conversion: rows/s on digit-recognizer's 42,000 rows;
+(d) a table: `make train` and `make predict` of the generated project, run as a user runs them
+    (each a fresh Python that imports fastai), on a 1,000-row training table with 10 feature
+    columns in a tabular competition's shape: wall times (the goal: train + predict in at most
+    20 s on 2 CPU cores), rows/s of fitting and of predicting, and the fastai import they pay.
 
-The data is scikit-learn's 1,797 bundled digits (upscaled to 28x28, as in digit-recognizer),
-so it runs offline. ImageNet weights come from torchvision's cache when they are there;
-otherwise both sides start from the same random init, and the report says so. On a GPU the
-generated side applies config.toml's [gpu] settings (precision, channels_last, ...); the
-minimal script keeps fastai's defaults, as a newcomer's would.
+The data is scikit-learn's 1,797 bundled digits (upscaled to 28x28, as in digit-recognizer) and,
+for (d), a seeded scikit-learn classification table, so it runs offline. ImageNet weights come
+from torchvision's cache when they are there; otherwise both sides start from the same random
+init, and the report says so. On a GPU the generated side applies config.toml's [gpu] settings
+(precision, channels_last, ...); the minimal script keeps fastai's defaults, as a newcomer's would.
+Other jobs on the machine skew every figure: (d) prints the load average before and after.
 
-    python bench/run.py                 # CPU default: resnet18 at 64 px, about a minute on 2 idle cores
+    python bench/run.py                 # CPU default: resnet18 at 64 px; about 3 minutes on 2 cores, (d) included
     python bench/run.py --size 224 --arch resnet34 --repeat 20    # a GPU
+    python bench/run.py --only table    # (d) alone, about a minute on 2 cores
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import argparse
 import contextlib
 import io
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +39,7 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PIXEL_ROWS = 42_000  # digit-recognizer's train.csv
+TABLE_ROWS, TABLE_FEATURES = 1_000, 10  # (d): training rows, feature columns (9 numbers and a text category)
 
 
 def main(argv=None) -> int:
@@ -41,43 +50,52 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="use the 1,797 digits N times (default: 1)")
     parser.add_argument("--steps", type=int, default=20, help="timed batches per side in (b) (default: 20)")
     parser.add_argument("--verbose", action="store_true", help="show fastai's progress bars")
+    parser.add_argument("--only", choices=("images", "table"), help="run (a)-(c) on images, or (d) on a table")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # library notices would bury the numbers
     with tempfile.TemporaryDirectory(prefix="mlstarter-bench-") as scratch:
         scratch = Path(scratch)
         pkg, root = bake(scratch)
         started = time.perf_counter()
-        images, labels = pkg.smoke.digits()
-        images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
-        cfg = project(pkg, root, images, labels, args)
-        folders = class_folders(scratch / "folders", images, labels)
-        cached = pkg.weights.cached(args.arch)
-        pretrained = cached is not None
-        cfg = cfg.override("model", pretrained=pretrained)
-        plan = pkg.gpu.resolve(cfg.gpu)
-        weights = (
-            f"weights from the cache ({cached}): fine_tune on both sides"
-            if pretrained
-            else "no cached weights: random init on both sides (generated: all layers; minimal: fine_tune as written)"
-        )
-        print(
-            f"bench: {plan.device} ({_cores()} cores{', ' + plan.gpus[0] if plan.gpus else ''}), {args.arch} "
-            f"at {args.size} px, {len(images):,} digits, {args.epochs + 1} epochs, batch 64, {weights}",
-            flush=True,
-        )
-        generated = part_a_generated(pkg, cfg, args)
-        minimal = part_a_minimal(folders, args, pretrained)
-        print_a(generated, minimal)
-        real, synthetic = part_b(pkg, cfg, args)
-        print(
-            f"(b) training loop: real data {real:,.1f} img/s, synthetic tensors {synthetic:,.1f} img/s: "
-            f"ratio {real / synthetic:.2f} (1.00 = the data pipeline costs nothing)",
-            flush=True,
-        )
-        rows, seconds = part_c(pkg, scratch)
-        print(f"(c) pixel CSV -> images: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s", flush=True)
+        table = table_project(pkg, root, scratch / "table")  # before (a) sets [model] for the images
+        if args.only != "table":
+            parts_images(pkg, root, scratch, args)
+        if args.only != "images":
+            part_d(pkg, table, args.verbose)
         print(f"bench: done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
+
+
+def parts_images(pkg, root: Path, scratch: Path, args) -> None:
+    images, labels = pkg.smoke.digits()
+    images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
+    cfg = project(pkg, root, images, labels, args)
+    folders = class_folders(scratch / "folders", images, labels)
+    cached = pkg.weights.cached(args.arch)
+    pretrained = cached is not None
+    cfg = cfg.override("model", pretrained=pretrained)
+    plan = pkg.gpu.resolve(cfg.gpu)
+    weights = (
+        f"weights from the cache ({cached}): fine_tune on both sides"
+        if pretrained
+        else "no cached weights: random init on both sides (generated: all layers; minimal: fine_tune as written)"
+    )
+    print(
+        f"bench: {plan.device} ({_cores()} cores{', ' + plan.gpus[0] if plan.gpus else ''}), {args.arch} "
+        f"at {args.size} px, {len(images):,} digits, {args.epochs + 1} epochs, batch 64, {weights}",
+        flush=True,
+    )
+    generated = part_a_generated(pkg, cfg, args)
+    minimal = part_a_minimal(folders, args, pretrained)
+    print_a(generated, minimal)
+    real, synthetic = part_b(pkg, cfg, args)
+    print(
+        f"(b) training loop: real data {real:,.1f} img/s, synthetic tensors {synthetic:,.1f} img/s: "
+        f"ratio {real / synthetic:.2f} (1.00 = the data pipeline costs nothing)",
+        flush=True,
+    )
+    rows, seconds = part_c(pkg, scratch)
+    print(f"(c) pixel CSV -> images: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s", flush=True)
 
 
 def bake(scratch: Path):
@@ -94,8 +112,8 @@ def bake(scratch: Path):
     root = scratch / "digit-recognizer"
     sys.path.insert(0, str(root / "src"))
     package = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
-    names = {"train": "train", "smoke": "smoke", "vision": "recipes.vision"}
-    names.update({n: f"kit.{n}" for n in ("config", "gpu", "layouts", "runs", "weights")})
+    names = {"train": "train", "smoke": "smoke", "vision": "recipes.vision", "predict": "kaggle.predict"}
+    names.update({n: f"kit.{n}" for n in ("config", "gpu", "layouts", "quiet", "runs", "weights")})
     return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{m}") for n, m in names.items()}), root
 
 
@@ -106,7 +124,7 @@ def project(pkg, root: Path, images, labels, args):
     for key, value in {"arch": args.arch, "size": args.size, "epochs": args.epochs, "bs": 64, "lr": 2e-3}.items():
         pkg.config.set_value(path, "model", key, value)  # lr 2e-3: fine_tune's default, as in the minimal script
     cfg = pkg.config.load(path)
-    pkg.layouts.save(cfg, pkg.layouts.detect(cfg.raw))
+    pkg.layouts.write_to_config(cfg, pkg.layouts.detect(cfg.raw))
     return pkg.config.load(path)
 
 
@@ -200,8 +218,8 @@ def part_b(pkg, cfg, args) -> tuple[float, float]:
         plan = pkg.gpu.apply(cfg.gpu, quiet=True)
         images = pkg.layouts.train_images(pkg.layouts.with_detected(cfg))
         items = list(zip(images.xs, images.labels, strict=True))
-        dls = pkg.vision.dataloaders(cfg, items, plan.device, plan.workers)
-        learn = pkg.vision.learner(dls, pkg.weights.architecture(cfg.model.arch), pretrained=False)
+        dls = pkg.vision.dataloaders(cfg, items, "classification", plan.device, plan.workers)
+        learn = pkg.vision.learner(dls, cfg, "classification", pretrained=False)
     model = learn.model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)  # plain torch: the same step on both sides
     device = next(model.parameters()).device
@@ -258,6 +276,72 @@ def part_c(pkg, scratch: Path) -> tuple[int, float]:
     seconds = time.perf_counter() - started
     assert converted.shape == (PIXEL_ROWS, 28, 28, 3)
     return PIXEL_ROWS, seconds
+
+
+def table_project(pkg, root: Path, folder: Path) -> Path:
+    """A tabular competition beside the baked project: its config.toml as baked, TABLE_ROWS training rows
+    (and a quarter as many test rows) written like make smoke's table, [data] recorded as `make data` would."""
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    folder.mkdir(parents=True)
+    shutil.copy(root / "config.toml", folder / "config.toml")
+    rows = round(TABLE_ROWS / (1 - pkg.smoke.TEST_SHARE))
+    xs, ys = make_classification(rows, TABLE_FEATURES - 1, n_informative=5, random_state=0)
+    pkg.smoke.write_table(
+        folder / "data" / "raw", pkg.smoke.competition_table(pd.DataFrame(xs).add_prefix("x"), "target", ys)
+    )
+    cfg = pkg.config.load(folder / "config.toml")
+    pkg.layouts.write_to_config(cfg, pkg.layouts.detect(cfg.raw))
+    return folder
+
+
+def part_d(pkg, folder: Path, verbose: bool) -> None:
+    """`make train` then `make predict` in the table's project, each a fresh process (the wall time a user
+    waits); fastai's imports timed alone (each command pays one); predicting again in this process for rows/s."""
+    import pandas as pd
+
+    package = pkg.train.__name__.split(".")[0]
+    src = Path(pkg.train.__file__).parents[1]
+    cfg = pkg.config.load(folder / "config.toml")
+    print(
+        f"(d) table: {TABLE_ROWS:,} training rows, {TABLE_FEATURES} feature columns, [model] as baked "
+        f"(epochs {cfg.model.epochs}, lr {cfg.model.lr or 'lr_find'}, batch {cfg.model.bs}), {_cores()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} ...",
+        flush=True,
+    )
+    imports = {
+        name: _command(folder, src, "-c", f"import {name}") for name in ("fastai.vision.all", "fastai.tabular.all")
+    }
+    train = _command(folder, src, "-m", package, "train")
+    predict = _command(folder, src, "-m", package, "predict")
+    metrics = pkg.runs.read_metrics(pkg.runs.latest(cfg))
+    with quiet(verbose):
+        pkg.quiet.fastai_vision()
+        started = time.perf_counter()
+        pkg.predict.predict(cfg)
+        predicted = time.perf_counter() - started
+    tests = len(pd.read_csv(cfg.raw / cfg.data.test))
+    print(
+        f"    make train   {train:5.1f} s wall: fit {metrics['train_items_per_s']:,.0f} rows/s over "
+        f"{metrics['epochs']:.0f} epochs, valid accuracy {metrics['accuracy']:.3f}\n"
+        f"    make predict {predict:5.1f} s wall: {tests:,} test rows, {tests / predicted:,.0f} rows/s "
+        f"({predicted:.2f} s once fastai is imported)\n"
+        f"    train + predict {train + predict:.1f} s wall (goal: at most 20 s on 2 cores); each command starts "
+        f"Python and imports fastai: {', '.join(f'{n} {t:.1f} s' for n, t in imports.items())} "
+        f"(alone); load average now {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
+def _command(folder: Path, src: Path, *args: str) -> float:
+    """Seconds `python ARGS` takes in `folder` with the baked package importable; exits on failure."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"bench: `python {' '.join(args)}` failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
 
 
 def _sync(device) -> None:

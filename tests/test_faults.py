@@ -1298,6 +1298,7 @@ RAW_WRITES = {  # (module, function): why writing in place is safe there; every 
     ("paper.notes", "_spaced"): "a timestamp in the user's cache folder (arXiv's request spacing), not project data",
     ("smoke", "write_pixel_csv"): "the smoke run's scratch data in a temp folder, deleted afterwards",
     ("smoke", "write_class_folders"): "the smoke run's scratch data in a temp folder, deleted afterwards",
+    ("smoke", "write_table"): "the smoke run's scratch data in a temp folder, deleted afterwards",
 }
 
 

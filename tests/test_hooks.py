@@ -143,3 +143,10 @@ def test_filling_without_the_projects_dependencies_is_skipped_with_the_retry(tmp
     assert line == "skipped filling: a_module_that_is_not_installed is not installed here " + (
         "(run `make setup`, then `make rules`)"
     )
+
+
+def test_an_empty_source_is_one_error_not_two(capsys):
+    """The project folder's default comes from the source: refusing the source is the whole story."""
+    assert load_hook("pre_gen_project").main({**GOOD, "source": "", "project": ""}, TEMPLATE_DIR) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: source: '' is not a competition slug")

@@ -29,12 +29,32 @@ def run_cli(*args, cwd, env=None, timeout=600):
     )
 
 
+# The user's environment must never reach a test: their proxy, credentials, caches and mirrors.
+LEAKS = ("KAGGLE_", "HF_", "TORCH_HOME", "XDG_CACHE_HOME", "ARXIV_", "DATA_MIRROR", "STALL_SECONDS")
+PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory, monkeypatch):
+    """Each test runs as a fresh user: a home of its own, no proxy, no Kaggle key, no caches of yours."""
+    for name in list(os.environ):
+        if name.startswith(LEAKS) or name.lower() in PROXIES:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
 @pytest.fixture
 def project(tmp_path):
-    """A scratch copy of this project's config.toml and documents, so tests never touch your files."""
+    """A scratch copy of this project's config.toml (as baked: what `make data` recorded is reset) and
+    documents, so tests never touch your files nor depend on your data."""
     root = tmp_path / "project"
     root.mkdir()
     for name in ("config.toml", "RULES.md", "NOTES.md"):
         if (ROOT / name).exists():
             shutil.copy(ROOT / name, root / name)
+    config, layouts = module("kit.config"), module("kit.layouts")
+    config.set_value(root / "config.toml", "data", "raw", "data/raw")
+    for key in layouts.KEYS:
+        config.set_value(root / "config.toml", "data", key, layouts.default(key))
+    config.set_value(root / "config.toml", "cv", "metric", "auto")
     return root

@@ -56,3 +56,26 @@ def test_set_value_adds_a_missing_key_and_escapes_text(project):
     path = project / "config.toml"
     config.set_value(path, "data", "id_column", 'Image "Id"\\')
     assert tomllib.loads(path.read_text())["data"]["id_column"] == 'Image "Id"\\'
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "epochs = 3",
+            "epochs = -1",
+            "model.epochs = -1 is outside 0..10000 (write a value in that range, e.g. model.epochs = 0)",
+        ),
+        (
+            'precision = "auto"',
+            'precision = "bf61"',
+            'is not one of auto, fp32, fp16, bf16 (write gpu.precision = "bf16")',
+        ),
+    ],
+)
+def test_range_and_choice_errors_say_what_to_write_instead(project, old, new, message):
+    path = project / "config.toml"
+    path.write_text(path.read_text().replace(old, new))
+    with pytest.raises(ProjectError) as caught:
+        config.load(path)
+    assert str(caught.value).endswith(message), str(caught.value)

@@ -109,7 +109,7 @@ def test_recorded_data_is_checked_and_a_missing_file_named(project, machine):
     cfg = tiny_data.project_config(project)
     status, value = rows(doctor.doctor(cfg))["data"][0]
     assert status == "note" and "not recorded yet" in value
-    layouts.save(cfg, layouts.detect(cfg.raw))
+    layouts.write_to_config(cfg, layouts.detect(cfg.raw))
     cfg = config.load(project / "config.toml")
     assert rows(doctor.doctor(cfg))["data"][0] == (
         "ok",

@@ -271,7 +271,7 @@ def make_project(folder, builder, **model):
     builder(folder / "data" / "raw")
     cfg = project_config(folder, **model)
     layouts = module("kit.layouts")
-    layouts.save(cfg, layouts.detect(cfg.raw))
+    layouts.write_to_config(cfg, layouts.detect(cfg.raw))
     return module("kit.config").load(folder / "config.toml")
 
 

@@ -131,9 +131,14 @@ def cv(cfg, epochs: Epochs = None, size: Size = None, arch: Arch = None, bs: Bs 
 
 
 @command
-def smoke(cfg):
+def smoke(
+    cfg,
+    data: Annotated[
+        str, typer.Option(help="images | table | auto: a table when data.layout is tabular, else images (SMOKE=...)")
+    ] = "auto",
+):
     """Run data, train, predict and validate offline on a tiny dataset, in about a minute."""
-    return smoke_test.smoke(cfg, kind.predict)
+    return smoke_test.smoke(cfg, kind.predict, data)
 
 
 for each in kind.COMMANDS:

@@ -15,6 +15,8 @@ from pathlib import Path
 from .kit import metrics, plots
 
 TOP_LOSSES = 9
+IMPORTANCE_ROWS = 5_000  # validation rows shuffled for permutation importance: enough to rank the columns
+IMPORTANCE_BS = 1024  # rows per batch there: fewer, bigger batches (evaluation: no prediction changes)
 
 
 def output(task: str, preds, transform: str):
@@ -78,10 +80,14 @@ def valid(learn, folder: Path, recorder, cfg, task: str, transform: str, table: 
 
 
 def importance(learn, metric: str, task: str, transform: str) -> dict[str, float]:
-    """Permutation importance on the validation rows: the score lost when one column is shuffled."""
+    """Permutation importance on the validation rows (IMPORTANCE_ROWS at most): the score lost when one column
+    is shuffled."""
     import numpy as np
 
     frame = learn.dls.valid.items  # processed: categories as codes, numbers normalised, the target encoded
+    rng = np.random.default_rng(0)
+    if len(frame) > IMPORTANCE_ROWS:
+        frame = frame.iloc[np.sort(rng.choice(len(frame), IMPORTANCE_ROWS, replace=False))]
     truth = frame[learn.dls.y_names[0]].to_numpy()
     if task == "regression":
         truth = np.expm1(truth) if transform == "log1p" else truth
@@ -92,12 +98,11 @@ def importance(learn, metric: str, task: str, transform: str) -> dict[str, float
     def scored(table) -> float:
         with warnings.catch_warnings(), learn.no_bar():
             warnings.simplefilter("ignore")
-            preds = learn.get_preds(dl=learn.dls.test_dl(table, process=False))[0]
+            preds = learn.get_preds(dl=learn.dls.test_dl(table, process=False, bs=IMPORTANCE_BS))[0]
         value = metrics.score(metric, task, truth, output(task, preds, transform))
         return -value if lower else value
 
     base = scored(frame)
-    rng = np.random.default_rng(0)
     drops = {}
     for column in [*learn.dls.cat_names, *learn.dls.cont_names]:
         if column.endswith("_na"):

@@ -1,11 +1,16 @@
 """make smoke: the whole path offline in about a minute, away from your data and runs.
 
-It builds a scratch project in a temp folder (a copy of your config.toml), writes a
-tiny dataset from scikit-learn's bundled digits in this kind's real layout (Kaggle:
-digit-recognizer's pixel CSVs with sample_submission.csv; paper: class folders with a
-labelled test split), then detects it, trains one short epoch at a small size,
-predicts and checks the result. ImageNet weights come from the local cache; without
-them it says so in one line and starts from random weights.
+It builds a scratch project in a temp folder (a copy of your config.toml), writes tiny data
+in a real layout, then detects it, trains briefly, predicts and checks the result. Which
+data: a tabular project (config.toml's data.layout = "tabular") gets a table scikit-learn
+ships, in a tabular competition's shape (id, measurements, a text category, a few empty
+cells, the target; train.csv, test.csv, sample_submission.csv): breast cancer diagnoses,
+or diabetes progression when data.task is regression. Any other project gets
+scikit-learn's bundled digits in its kind's image layout (Kaggle: digit-recognizer's pixel
+CSVs with sample_submission.csv; paper: class folders with a labelled test split), trained
+one short epoch at a small size. `make smoke SMOKE=table` (or images) picks the other path.
+ImageNet weights come from the local cache; without them it says so in one line and
+starts from random weights.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import time
 from pathlib import Path
 
 from . import train
-from .kit import config, layouts, runs, weights
+from .kit import config, layouts, metrics, runs, weights
 from .kit.errors import ProjectError
 
 SIZE = 32  # pixels: enough for 8x8 digits, small enough for a CPU
 TEST_SHARE = 0.2
 LR = 3e-3  # fixed: lr_find's 100 steps would cost more than the epoch itself
 BS = 32  # 45 steps per epoch: enough for random weights to learn something in one epoch
+TABLE_LR = 1e-2  # fastai's tabular lesson rate; lr_find picks lower ones on these small tables
+PATHS = ("auto", "images", "table")  # what `--data` (make smoke SMOKE=...) takes
 
 
 def digits():
@@ -68,38 +75,78 @@ def write_class_folders(raw: Path, images, labels) -> None:
 WRITERS = {"kaggle": write_pixel_csv, "paper": write_class_folders}
 
 
-def smoke(cfg, predict) -> str:
+def table(task: str = "classification"):
+    """(what it is, the frame): breast cancer diagnoses (569 rows, 30 measurements, M or B), or diabetes
+    progression (442 rows, 10 measurements, a number) for regression, in a competition's shape."""
+    from sklearn import datasets
+
+    if task == "regression":
+        bunch = datasets.load_diabetes(as_frame=True)
+        return "diabetes progression", competition_table(bunch.data, "progression", bunch.target.to_numpy())
+    bunch = datasets.load_breast_cancer(as_frame=True)
+    diagnosis = bunch.target.map({0: "M", 1: "B"}).to_numpy()  # as Kaggle's copy of the data writes it
+    return "breast cancer measurements", competition_table(bunch.data, "diagnosis", diagnosis)
+
+
+def competition_table(features, target: str, ys, seed: int = 0):
+    """Numeric features as a Kaggle table: rows shuffled, an `id` first, a text category (the first column's
+    tercile: low, mid, high), an empty cell in every 20th row of the second column, the target last."""
+    import numpy as np
+    import pandas as pd
+
+    frame = features.rename(columns=lambda c: str(c).replace(" ", "_")).reset_index(drop=True)
+    first, second = frame.columns[:2]
+    frame[f"{first}_band"] = pd.qcut(frame[first], 3, labels=["low", "mid", "high"]).astype(str)
+    frame.loc[frame.index % 20 == 0, second] = np.nan
+    frame[target] = ys
+    frame = frame.iloc[np.random.default_rng(seed).permutation(len(frame))].reset_index(drop=True)
+    frame.insert(0, "id", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def write_table(raw: Path, frame) -> None:
+    """A tabular competition's files: train.csv, test.csv (without the target, the last column) and
+    sample_submission.csv (each test id with the target's most common value)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    n_test, target = int(len(frame) * TEST_SHARE), frame.columns[-1]
+    frame.iloc[n_test:].to_csv(raw / "train.csv", index=False)
+    frame.iloc[:n_test].drop(columns=target).to_csv(raw / "test.csv", index=False)
+    sample = frame.iloc[:n_test][["id"]].assign(**{target: frame[target].mode()[0]})
+    sample.to_csv(raw / "sample_submission.csv", index=False)
+
+
+def smoke(cfg, predict, data: str = "auto") -> str:
     """Build, train, predict (the kind's own `predict(cfg)`) and check in a scratch copy of this project;
-    return one line."""
+    return one line. `data`: images, table, or auto (this project's: a table when data.layout says so)."""
+    tabular = _tabular(cfg, data)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, weights.hub_offline():
         root = Path(scratch)
         scfg = _scratch_project(cfg, root)
-        images, labels = digits()
-        WRITERS[cfg.kind](scfg.raw, images, labels)
-        print(f"smoke: {layouts.save(scfg, layouts.detect(scfg.raw))}", flush=True)
+        if tabular:
+            name, frame = table(cfg.data.task)
+            write_table(scfg.raw, frame)
+            used = f"{len(frame):,} rows of {name}"
+        else:
+            images, labels = digits()
+            WRITERS[cfg.kind](scfg.raw, images, labels)
+            used = f"{len(images):,} digits"
+        print(f"smoke: {layouts.write_to_config(scfg, layouts.detect(scfg.raw))}", flush=True)
         scfg = config.load(root / config.CONFIG_FILE)
-        scfg = scfg.override("model", epochs=0, size=SIZE, bs=min(cfg.model.bs, BS), lr=cfg.model.lr or LR, tta=False)
-        scfg = _weights(scfg)
-        trained = train.train(scfg, allow_random=True)
-        print(trained, flush=True)
-        predicted = predict(scfg)
-        print(predicted, flush=True)
+        lr = cfg.model.lr or (TABLE_LR if tabular else LR)
+        scfg = scfg.override("model", epochs=0, size=SIZE, bs=min(cfg.model.bs, BS), lr=lr, tta=False)
+        scfg = scfg if tabular else _weights(scfg)
+        print(train.train(scfg, allow_random=True), flush=True)
+        print(predict(scfg), flush=True)
         run = runs.latest(scfg)
-        metrics = runs.read_metrics(run)
-        what = _check(scfg, run, metrics)
-        missing = [
-            name
-            for name in ("loss.png", "confusion.png", "top_losses.png", "metrics.csv")
-            if not (run / name).is_file()
-        ]
-        if missing:
-            raise ProjectError(f"smoke: the run folder lacks {', '.join(missing)} (a bug: please report it)")
+        scores = runs.read_metrics(run)
+        what = _check(scfg, run, scores, tabular)
     took = time.perf_counter() - started
-    random = "" if scfg.model.pretrained else " (random init: one epoch says little)"
+    model = "tabular_learner" if tabular else f"{scfg.model.arch} at {SIZE} px"
+    random = "" if tabular or scfg.model.pretrained else " (random init: one epoch says little)"
     return (
-        f"smoke: passed in {took:.0f} s, offline: {len(images):,} digits in the {scfg.data.layout} layout, "
-        f"{scfg.model.arch} at {SIZE} px, valid accuracy {metrics['accuracy']:.2f}{random}, {what}; "
+        f"smoke: passed in {took:.0f} s, offline: {used} in the {scfg.data.layout} layout, {model}, "
+        f"valid {metrics.resolve(scfg.cv.metric, scfg.data.task)} {scores['score']:.2f}{random}, {what}; "
         "your data and runs untouched"
     )
 
@@ -127,12 +174,30 @@ def _weights(cfg):
     return cfg
 
 
-def _check(cfg, run: Path, metrics: dict) -> str:
+def _tabular(cfg, data: str) -> bool:
+    """Whether smoke runs the table path: asked for, or (auto) this project's data.layout is tabular."""
+    if data not in PATHS:
+        raise ProjectError(f"smoke: no {data!r} data (SMOKE= takes {', '.join(PATHS)})")
+    tabular = data == "table" or (data == "auto" and cfg.data.layout == "tabular")
+    if tabular and cfg.kind != "kaggle":
+        raise ProjectError("smoke: a paper project trains on images only (run `make smoke SMOKE=images`)")
+    if data == "auto" and cfg.kind == "kaggle" and cfg.data.layout == "auto":
+        print("smoke: images (data.layout is auto until `make data`; a table competition: make smoke SMOKE=table)")
+    return tabular
+
+
+def _check(cfg, run: Path, scores: dict, tabular: bool) -> str:
+    """The run folder's plots and the kind's output (a validated submission, or test metrics) are there."""
+    wanted = ["metrics.csv", "loss.png", "importance.png" if tabular else "top_losses.png"]
+    wanted.append("confusion.png" if cfg.data.task == "classification" else "predicted.png")
+    missing = [name for name in wanted if not (run / name).is_file()]
+    if missing:
+        raise ProjectError(f"smoke: the run folder lacks {', '.join(missing)} (a bug: please report it)")
     if cfg.kind == "kaggle":
         submission = cfg.root / "submissions" / f"{run.name}.csv"
         if not submission.is_file():
             raise ProjectError(f"smoke: predict wrote no {submission.name} (a bug: please report it)")
         return "submission validated"
-    if "test_accuracy" not in metrics:
+    if "test_accuracy" not in scores:
         raise ProjectError("smoke: predict wrote no test metrics (a bug: please report it)")
-    return f"test accuracy {metrics['test_accuracy']:.2f}"
+    return f"test accuracy {scores['test_accuracy']:.2f}"

@@ -92,8 +92,9 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
             _export(learn, tmp, run.dir / runs.MODEL)
         run.finish(metrics)
     took = time.perf_counter() - started
+    tags = f" with tags at p >= {metrics['threshold']:g}" if "threshold" in metrics else ""  # chosen on validation
     return (
-        f"trained {what}: {metrics['metric']} {metrics['score']:.4f} on {n_valid} valid {unit} "
+        f"trained {what}: {metrics['metric']} {metrics['score']:.4f}{tags} on {n_valid} valid {unit} "
         f"in {took:.0f} s -> {run.dir.relative_to(cfg.root)}/ (next: make predict)"
     )
 

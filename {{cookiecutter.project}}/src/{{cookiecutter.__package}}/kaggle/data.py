@@ -21,7 +21,7 @@ from pathlib import Path
 from ..kit import archives, kaggle_api, metrics
 from ..kit.errors import ProjectError
 from ..kit.files import human_bytes, write_text
-from ..kit.layouts import detect, save
+from ..kit.layouts import detect, write_to_config
 
 MANIFEST = ".manifest.json"
 STAGING = ".download"  # the client downloads here; hidden, removed once extracted
@@ -41,7 +41,7 @@ def download(cfg, force: bool = False) -> str:
     else:
         summary = _fetch(cfg, slug, force)
     metric = _metric(cfg, slug)
-    layout = save(cfg, detect(cfg.raw, metric or cfg.cv.metric), metric)
+    layout = write_to_config(cfg, detect(cfg.raw, metric or cfg.cv.metric), metric)
     return f"{summary}, {time.monotonic() - start:.1f} s; {layout}"
 
 

@@ -36,15 +36,16 @@ def load(cfg) -> Dataset:
     else:
         images = layouts.train_images(cfg)
         table, xs, labels = None, images.xs, images.labels
-    values = _series(labels)
+    import pandas as pd
+
+    values = pd.Series(labels)
     task = data.task if data.task != "auto" else targets.guess(values, cfg.cv.metric, tags=data.layout == "labels-csv")
-    transform = data.target_transform
+    transform = "none"
     if task == "regression":
-        _numbers(values, data)
+        transform = data.target_transform
         if transform == "auto":
             transform = targets.transform(values, cfg.cv.metric)
-    else:
-        transform = "none"
+        _numbers(values, data.label_column, transform)
     return Dataset(xs, labels, task, transform, table)
 
 
@@ -71,25 +72,18 @@ def inputs(dataset: Dataset, positions=None):
     return dataset.table.frame.iloc[list(positions)]
 
 
-def _series(labels):
-    import pandas as pd
-
-    return pd.Series(labels)
-
-
-def _numbers(values, data) -> None:
-    """A regression target must be numbers (and, for log1p, none below -1)."""
+def _numbers(values, column: str, transform: str) -> None:
+    """A regression target must be numbers (and, trained on log1p, none at -1 or below)."""
     import pandas as pd
 
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.isna().any():
         bad = values[numbers.isna()].iloc[0]
         raise ProjectError(
-            f'data.task = regression but {data.label_column} holds {bad!r} (set data.task = "classification", '
-            "or fix the labels)"
+            f'data.task = regression but {column} holds {bad!r} (set data.task = "classification", or fix the labels)'
         )
-    if data.target_transform == "log1p" and (numbers <= -1).any():
+    if transform == "log1p" and (numbers <= -1).any():
         raise ProjectError(
-            f"data.target_transform = log1p but {data.label_column} goes down to {numbers.min()} "
+            f"data.target_transform = log1p but {column} goes down to {numbers.min()} "
             '(log1p needs values above -1: set data.target_transform = "none")'
         )

@@ -11,7 +11,7 @@ Five layouts cover image competitions, tabular ones and fastai's datasets:
 - folder-per-class train/<class>/*.png (CIFAR, MNIST, Imagenette, plant-seedlings)
 - labels-in-names  the label starts the file name: cat.0.jpg, great_pyrenees_12.jpg (dogs-vs-cats, pets)
 
-`detect` only reads, and guesses the task from the labels (targets.py); `save` writes what
+`detect` only reads, and guesses the task from the labels (targets.py); `write_to_config` writes what
 it found into config.toml's [data] table, never over a value you set; the loaders turn
 [data] into images and labels.
 """
@@ -74,7 +74,7 @@ def detect(raw: Path, metric: str = "auto") -> dict:
     )
 
 
-def save(cfg, found: dict, metric: str = "") -> str:
+def write_to_config(cfg, found: dict, metric: str = "") -> str:
     """Write what `detect` found into config.toml, and `metric` (the competition's) as [cv] metric;
     a key you set (not "auto"/"") is kept."""
     path = cfg.root / CONFIG_FILE

@@ -37,6 +37,12 @@ def detect(trains: list[Path], tests: list[Path], sample: Path | None) -> dict |
             if not targets or not set(given) < set(columns):
                 continue
             wanted = [c for c in predicted if c in targets]  # the sample names what is predicted
+            if not wanted and len(targets) > 1:  # per-class probability columns name none; then one must be left
+                raise ProjectError(
+                    f"{sample.name} predicts {', '.join(map(repr, predicted[:3]))}, which {train.name} does not "
+                    f"have; its columns beyond {test.name}'s are {', '.join(map(repr, targets[:5]))} (set "
+                    f'data.layout = "tabular" and data.label_column to the one to predict in config.toml)'
+                )
             return {
                 "layout": "tabular",
                 "train": train,

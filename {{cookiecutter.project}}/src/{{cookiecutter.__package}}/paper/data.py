@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from ..kit import archives, watchdog
 from ..kit.errors import DENIED, FULL, ProjectError
 from ..kit.kaggle_api import call, client
-from ..kit.layouts import detect, save
+from ..kit.layouts import detect, write_to_config
 
 # config name: fastai's URLs attribute (all unpack into one folder named after the archive)
 FASTAI = {
@@ -62,7 +62,7 @@ def download(cfg, force: bool = False) -> str:
         what = f"{spec}: already in {where} (`data --force` fetches it again)"
         if cfg.data.layout != "auto":
             return f"{what}; layout {cfg.data.layout} as recorded in config.toml"
-    return f"{what}; {save(cfg, _relative(detect(folder), folder, cfg.raw))}"
+    return f"{what}; {write_to_config(cfg, _relative(detect(folder), folder, cfg.raw))}"
 
 
 def _fastai(cfg, name: str, force: bool) -> tuple[Path, bool]:

@@ -17,6 +17,7 @@ EPOCHS = 4  # one-cycle epochs per model.epochs: tables are small, an epoch is s
 def dataloaders(cfg, table, task: str, device: str, workers: int, valid: list[int] | None = None):
     """A Table (kit/tabular.py) -> DataLoaders. `valid`: positions of the validation rows (a fold of
     data/folds.csv), else a random model.valid_pct of them."""
+    import torch
     from fastai.tabular.all import (
         Categorify,
         CategoryBlock,
@@ -27,6 +28,8 @@ def dataloaders(cfg, table, task: str, device: str, workers: int, valid: list[in
         TabularPandas,
     )
 
+    if device == "cpu":  # this network's matrices are too small to split: threads only wait on each other
+        torch.set_num_threads(1)  # (2 threads on a busy 2-core CPU: fitting 13x slower, the same model)
     rows = range(len(table.frame))
     if valid is None:
         splits = RandomSplitter(cfg.model.valid_pct, seed=cfg.gpu.seed)(rows)
