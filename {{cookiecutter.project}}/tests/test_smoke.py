@@ -3,11 +3,15 @@ leaving the project untouched."""
 
 import dataclasses
 import re
+import tomllib
 
 import pandas as pd
 import pytest
+
 import tiny_data
-from conftest import module, run_cli
+from conftest import ROOT, module, run_cli
+
+KIND = tomllib.loads((ROOT / "config.toml").read_text())["project"]["kind"]
 
 smoke = module("smoke")
 config = module("kit.config")
@@ -68,14 +72,13 @@ def test_the_smoke_data_is_in_this_kinds_real_layout(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(KIND != "kaggle", reason="a paper project trains on images only (the path test checks it)")
 @pytest.mark.parametrize("task", TABLES)
 def test_a_tabular_projects_smoke_runs_a_table_through_train_and_predict(project, task):
     """Titanic's `make smoke` (data.layout = "tabular", as `make data` records it) proves the table path: a
     scikit-learn table in a competition's files, detected, trained, predicted and validated; House Prices'
     (regression) predicts a number. Nothing of the image path runs, nothing in the project changes."""
     path = project / "config.toml"
-    if config.load(path).kind != "kaggle":
-        pytest.skip("a paper project trains on images only (test_smoke_picks_its_path_from_data_layout_or_the_flag)")
     config.set_value(path, "data", "layout", "tabular")
     config.set_value(path, "data", "task", task)
     before = sorted(p.relative_to(project) for p in project.rglob("*"))
