@@ -29,6 +29,16 @@ def template_copy(tmp_path):
     return copy
 
 
+def update_from_a_newer_template(template, project):
+    """Commit a README line to the template; cruft sees the project is behind and brings the line in."""
+    readme = template / "{{cookiecutter.project}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nA line the template added later.\n")
+    git("commit", "-q", "-am", "template v2", cwd=template)
+    assert cruft.check(project) is False
+    assert cruft.update(project, skip_apply_ask=True) is True
+    assert "A line the template added later." in (project / "README.md").read_text()
+
+
 def test_cruft_update_brings_template_changes_and_keeps_local_edits(tmp_path):
     """The update path the READMEs promise: a template fix lands, the user's edits stay."""
     template = template_copy(tmp_path)
@@ -43,13 +53,7 @@ def test_cruft_update_brings_template_changes_and_keeps_local_edits(tmp_path):
     makefile.write_text(makefile.read_text() + "\nmine:  ## a target the user added\n\techo mine\n")
     git("commit", "-q", "-am", "local edits", cwd=project)
 
-    readme = template / "{{cookiecutter.project}}" / "README.md"
-    readme.write_text(readme.read_text() + "\nA line the template added later.\n")
-    git("commit", "-q", "-am", "template v2", cwd=template)
-
-    assert cruft.check(project) is False
-    assert cruft.update(project, skip_apply_ask=True) is True
-    assert "A line the template added later." in (project / "README.md").read_text()
+    update_from_a_newer_template(template, project)
     assert "mine:  ## a target the user added" in makefile.read_text()
     assert rules.read_text().endswith("- [x] my own line, ticked\n")
     assert cruft.check(project) is True
@@ -73,13 +77,7 @@ def test_a_plain_cookiecutter_bake_records_what_cruft_update_needs(tmp_path):
     notes = project / "src" / "digits" / "recipes" / "vision.py"
     notes.write_text(notes.read_text().replace("PRESIZE = 1.15", "PRESIZE = 1.25"))
     git("commit", "-q", "-am", "my recipe", cwd=project)
-    readme = template / "{{cookiecutter.project}}" / "README.md"
-    readme.write_text(readme.read_text() + "\nA line the template added later.\n")
-    git("commit", "-q", "-am", "template v2", cwd=template)
-
-    assert cruft.check(project) is False
-    assert cruft.update(project, skip_apply_ask=True) is True
-    assert "A line the template added later." in (project / "README.md").read_text()
+    update_from_a_newer_template(template, project)
     assert "PRESIZE = 1.25" in notes.read_text()
     assert (project / "src" / "digits" / "kaggle").is_dir() and not (project / "src" / "digits" / "paper").exists()
 
