@@ -14,6 +14,18 @@ sys.path.insert(0, str(TEMPLATE))  # answers.py, the template root's answer rule
 BIN = Path(sys.executable).parent
 
 
+# MAKE*: under `make test`, the makes that tests run would print "Entering directory" lines.
+LEAKS = (
+    "KAGGLE_API_TOKEN",
+    "KAGGLE_USERNAME",
+    "KAGGLE_KEY",
+    "KAGGLE_KERNEL_RUN_TYPE",
+    "MAKELEVEL",
+    "MAKEFLAGS",
+    "MFLAGS",
+)
+
+
 @pytest.fixture(autouse=True)
 def offline_home(tmp_path, monkeypatch):
     """No real credentials, no real arXiv, a git identity: every bake is isolated and offline."""
@@ -21,7 +33,7 @@ def offline_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
-    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_KERNEL_RUN_TYPE"):
+    for name in LEAKS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ARXIV_API_URL", "http://127.0.0.1:9/api/query?{}")  # port 9: connection refused
     for role in ("AUTHOR", "COMMITTER"):

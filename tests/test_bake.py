@@ -135,13 +135,15 @@ def test_each_recipe_is_one_short_file_the_readme_names(bake, kind):
 def test_the_baked_projects_own_tests_pass(bake, kind, tmp_path):
     """The generated suite (training included) is green out of the box, and stays green in a user's world:
     a project named other than its competition, `make data` already run (config.toml recording files that
-    are not here), a corporate proxy, Kaggle credentials and torch/Hugging Face caches in the environment."""
+    are not here), run from a make, a corporate proxy, Kaggle credentials and torch/Hugging Face caches in the
+    environment."""
     root = bake(source=KINDS[kind], project=f"my-{kind}", git_init=False)
     recorded = (root / "config.toml").read_text().replace('sample = ""', 'sample = "sample_submission.csv"')
     (root / "config.toml").write_text(recorded.replace('layout = "auto"', 'layout = "pixel-csv"'))
     user = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}  # a dead proxy
     user |= {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "0" * 32, "TORCH_HOME": str(tmp_path / "torch")}
     user |= {"HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(root / "src")}
+    user |= {"MAKELEVEL": "1", "MAKEFLAGS": "w"}  # run from a make (as `make test` does)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pt'}"],
         cwd=root,

@@ -30,7 +30,8 @@ def run_cli(*args, cwd, env=None, timeout=600):
 
 
 # The user's environment must never reach a test: their proxy, credentials, caches and mirrors.
-LEAKS = ("KAGGLE_", "HF_", "TORCH_HOME", "XDG_CACHE_HOME", "ARXIV_", "DATA_MIRROR", "STALL_SECONDS")
+# MAKE*: under `make test`, a make that a test runs would print "Entering directory" lines into its output.
+LEAKS = ("KAGGLE_", "HF_", "TORCH_HOME", "XDG_CACHE_HOME", "ARXIV_", "DATA_MIRROR", "STALL_SECONDS", "MAKE", "MFLAGS")
 PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 

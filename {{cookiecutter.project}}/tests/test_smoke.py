@@ -7,7 +7,6 @@ import tomllib
 
 import pandas as pd
 import pytest
-
 import tiny_data
 from conftest import ROOT, module, run_cli
 
