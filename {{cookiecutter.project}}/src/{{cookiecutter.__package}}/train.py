@@ -21,7 +21,7 @@ from . import report
 from .kit import dataset, gpu, layouts, runs, weights
 from .kit.errors import ProjectError
 from .kit.files import atomic_path
-from .kit.quiet import fastai_vision
+from .kit.quiet import fastai_for
 from .recipes import tabular, vision
 
 DEFAULT_LR = 2e-3  # fastai's fine_tune default: used when lr_find cannot run (several GPUs)
@@ -42,7 +42,7 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
     cfg = layouts.with_detected(cfg)
     data = data or dataset.load(cfg)  # before fastai's import: bad data fails in a second, not ten
     _check(cfg, data, valid)
-    fastai_vision()
+    fastai_for(cfg.data.layout)
     recipe = recipe_for(cfg)
     device = "cuda" if plan.device == "cuda" else "cpu"
     dls = recipe.dataloaders(cfg, dataset.for_recipe(data), data.task, device, plan.workers, valid)
@@ -211,18 +211,18 @@ def load(cfg, run: str | None = None):
     """(the run's folder, its model: a Learner, or an Ensemble for a cv run), on the [gpu] device."""
     plan = gpu.apply(cfg.gpu)
     folder = runs.find(cfg, run)
-    return folder, _load(folder, plan)
+    return folder, _load(cfg, folder, plan)
 
 
-def _load(folder: Path, plan):
+def _load(cfg, folder: Path, plan):
     if not (folder / runs.MODEL).is_file():  # a cv run: every fold's model
-        learners = Ensemble(_load(model.parent, plan) for model in runs.models(folder))
+        learners = Ensemble(_load(cfg, model.parent, plan) for model in runs.models(folder))
         print(f"predict: averaging the probabilities of {len(learners)} fold models of {folder.name}", flush=True)
         return learners
-    vision = fastai_vision()
+    fastai = fastai_for(cfg.data.layout)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # load_learner warns that pickles run code: this is our own export
-        learn = vision.load_learner(folder / runs.MODEL, cpu=plan.device == "cpu")
+        learn = fastai.load_learner(folder / runs.MODEL, cpu=plan.device == "cpu")
     _to_device(learn, plan)
     return learn
 
@@ -230,7 +230,7 @@ def _load(folder: Path, plan):
 def outputs(cfg, folder: Path, inputs):
     """A run's predictions for `inputs` (dataset.inputs) as numbers (a cv run's: the folds' average), and its
     classes ([] for regression): probabilities of each class or tag, or the target on its training scale."""
-    learn = _load(folder, gpu.apply(cfg.gpu, quiet=True))
+    learn = _load(cfg, folder, gpu.apply(cfg.gpu, quiet=True))
     preds = predictions(cfg, learn, inputs, labelled=False)[0]
     return preds.float().numpy(), [str(v) for v in getattr(learn.dls, "vocab", [])]
 

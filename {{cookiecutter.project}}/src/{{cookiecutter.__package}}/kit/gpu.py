@@ -171,9 +171,10 @@ def apply(settings, *, quiet: bool = False) -> Plan:
     random.seed(plan.seed)
     np.random.seed(plan.seed % 2**32)
     torch.manual_seed(plan.seed)  # seeds every GPU too
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # some ops have no deterministic kernel: one warning each is noise
-        torch.use_deterministic_algorithms(plan.deterministic, warn_only=True)
+    if plan.deterministic or torch.are_deterministic_algorithms_enabled():  # the call imports torch's compiler: 2 s
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # some ops have no deterministic kernel: one warning each is noise
+            torch.use_deterministic_algorithms(plan.deterministic, warn_only=True)
     torch.backends.cudnn.deterministic = plan.deterministic
     torch.backends.cudnn.benchmark = plan.cudnn_benchmark
     if plan.device == "cuda":
