@@ -1,32 +1,43 @@
 """The bake's answers: which kind a source names, the folder and package it gives, every problem.
 
 The prompts (local_extensions.py) and the pre-gen hook both use this file, and the
-arXiv id rules come from the paper kind's own `arxiv_ids.py`, loaded from the template
+arXiv id rules come from the paper kind's own `arxiv_ids.py`, imported from the template
 tree: each rule is written once. Pure standard library: hooks run it before anything
-is installed.
+is installed; only asking Kaggle whether a competition exists needs its client.
 """
 
+import importlib
+import importlib.util
 import keyword
 import re
 import sys
-import types
 import unicodedata
 from pathlib import Path
 from urllib.parse import unquote
 
 PACKAGE = Path(__file__).parent / "{{cookiecutter.project}}" / "src" / "{{cookiecutter.__package}}"
+STAND_IN = "mlstarter_package"  # the template's package under a name Python can import
 
 
-def load(path: Path) -> types.ModuleType:
-    """A stdlib-only module of the generated package, run from the template tree without writing a
-    __pycache__ there (cookiecutter would copy it into every project)."""
-    module = types.ModuleType(f"mlstarter_{path.stem}")
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), module.__dict__)
-    return module
+def package_module(name: str):
+    """A module of the generated package (`kit.files`), imported from the template tree, relative
+    imports and all, without writing a __pycache__ there (cookiecutter would copy it into every project)."""
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        if STAND_IN not in sys.modules:
+            where = [str(PACKAGE)]
+            spec = importlib.util.spec_from_file_location(
+                STAND_IN, PACKAGE / "__init__.py", submodule_search_locations=where
+            )
+            sys.modules[STAND_IN] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[STAND_IN])
+        return importlib.import_module(f"{STAND_IN}.{name}")
+    finally:
+        sys.dont_write_bytecode = saved
 
 
-arxiv = load(PACKAGE / "paper" / "arxiv_ids.py")
-files = load(PACKAGE / "kit" / "files.py")
+arxiv = package_module("paper.arxiv_ids")
+files = package_module("kit.files")
 IdError = arxiv.IdError
 PROBE_BYTES = 1 << 20  # more than a bake writes: a disk that takes this takes the project
 
@@ -163,6 +174,32 @@ def check_answers(answers: dict) -> list[str]:
     if not author.strip() or not author.isprintable() or len(author) > 200:
         problems.append(f"author: {author!r} must be one printable line (e.g. Ada Lovelace)")
     return problems
+
+
+def check_competition(slug: str) -> tuple[list[str], str]:
+    """Ask Kaggle whether competition `slug` exists, through the project's own client code:
+    ([problem], "") when Kaggle has none of that name, naming the closest its search finds;
+    ([], note) when it could not be asked (no credentials, no client, no network); ([], "") when it exists."""
+    kaggle_api = package_module("kit.kaggle_api")
+    unchecked = f"source: could not check that Kaggle has a competition named {slug!r}"
+    if kaggle_api.find_credentials() is None:
+        return [], f"{unchecked}: {kaggle_api.NO_CREDENTIALS}"
+    try:
+        api = kaggle_api.client()
+        kaggle_api.competition(api, slug)
+        return [], ""
+    except kaggle_api.ProjectError as exc:
+        if getattr(exc, "status", None) != 404:
+            return [], f"{unchecked}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - no kaggle client where cookiecutter runs, or an odd failure: a note
+        return [], f"{unchecked}: {exc}"
+    try:
+        names = kaggle_api.similar(api, slug)
+    except kaggle_api.ProjectError:
+        names = []
+    where = f"it is the last part of {kaggle_api.COMPETITION_URL.format(slug='<name>')}"
+    fix = f"did you mean {' or '.join(names)}? {where}" if names else f"check the spelling: {where}"
+    return [f"source: Kaggle has no competition named {slug!r} ({fix})"], ""
 
 
 def check_output(folder) -> list[str]:

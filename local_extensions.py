@@ -17,8 +17,15 @@ def check_answers(given):
 
     Raising SystemExit here (while cookiecutter renders the derived names)
     means no folder was created yet, so a refused bake leaves nothing behind.
+    A competition is also looked up on Kaggle here, once per bake (a replay's
+    answers were looked up when they were first given).
     """
     problems = answers.check_answers(dict(given)) or answers.check_output(_output_folder())
+    slug = answers.ident(given.get("source", ""), "kaggle")
+    if not problems and slug:
+        problems, note = answers.check_competition(slug)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     if problems:
         raise SystemExit(answers.report(problems))
     return "ok"

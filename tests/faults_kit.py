@@ -59,6 +59,7 @@ FAULTS = [  # the matrix's rows, in this order
     "arXiv silent",
     "400",
     "rate limit as text",
+    "HTML page with 200",
     "error entry",
     "unknown paper",
     "refused by Kaggle",
@@ -76,6 +77,10 @@ FAULTS = [  # the matrix's rows, in this order
     "daily limit reached",
     "image fails to decode",
     "damaged file",
+    "file in another encoding",
+    "merge conflict in a file",
+    "damaged run record",
+    "document emptied",
     "no finished run",
     "only unfinished runs",
     "bad claims table",
@@ -122,7 +127,8 @@ def render_matrix() -> str:
     legend = (
         "pass: exit non-zero with one `error:` line and no traceback (Ctrl-C: exit 130, one `stopped:` line; doctor "
         "and bake: succeed and say what to fix), nothing a rerun would take for complete, and the rerun succeeds; "
-        "-: does not apply"
+        "the project's own bookkeeping (runs/index.csv, the data manifest) damaged and documents emptied: succeed, "
+        "rebuilt or restored, and say so; -: does not apply"
     )
     return "\n".join([line, rule, *body, "", f"{passed} of {cells} cells pass", legend])
 
@@ -239,6 +245,7 @@ def preexec_limits(limit: int | None):
     """preexec_fn: a file size limit, and (as root) no capability to write where a user may not."""
 
     def apply():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C as in a terminal, even when pytest runs in the background
         if limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         if os.geteuid() == 0:

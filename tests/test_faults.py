@@ -4,7 +4,9 @@ For each cell (command x fault): the command exits non-zero with exactly one `er
 no traceback, leaves nothing that a rerun would take for complete, and the rerun succeeds
 once the fault is gone. Ctrl-C ends with one `stopped:` line and exit code 130 instead. A bake
 is the exception by design: offline or refused, it still succeeds, with the skeleton and one
-`skipped filling` line, and `make rules` / `make notes` fills it later.
+`skipped filling` line, and `make rules` / `make notes` fills it later. So is the project's own
+bookkeeping: a damaged runs/index.csv or data manifest is rebuilt (and said), and an emptied
+RULES.md or NOTES.md is written whole again.
 
 `make test-faults` runs this suite alone (`pytest -m faults`); the matrix is printed at the end
 of the session and written to <basetemp>/fault-matrix.md. The kit is in faults_kit.py.
@@ -125,11 +127,20 @@ def answering(status: int, retry_after=None, method: str = "*"):
     return arrange
 
 
+@contextlib.contextmanager
+def portal(fake, env, project):
+    """A proxy's block page or a captive portal: every request answered 200 with an HTML page."""
+    fake.portal = "all"
+    yield
+    fake.portal = ""
+
+
 NETWORK = {  # fault -> (arrange, words of the error line)
     "connection refused": (proxy(CLOSED), ["cannot reach Kaggle", "Connection refused"]),
     "DNS failure": (proxy(UNRESOLVABLE), ["cannot reach Kaggle"]),
     "read timeout": (stalled, ["nothing arrived for 2 s"]),
     **{name: (answering(status, wait), words) for name, (status, wait, words) in STATUSES.items()},
+    "HTML page with 200": (portal, ["not an answer from Kaggle's API", "'Network sign-in required'", "HTTPS_PROXY"]),
 }
 
 
@@ -520,6 +531,11 @@ def claims_and_a_finished_run(project: Path) -> None:
     """NOTES.md with one claimed result, and runs/ as a finished `make train` on cifar10 leaves it."""
     notes = project / "NOTES.md"
     notes.write_text(notes.read_text().replace("|  |  |  |  |", CLAIMS, 1))
+    a_finished_run(project)
+
+
+def a_finished_run(project: Path) -> None:
+    """runs/ as a finished `make train` on cifar10 leaves it (a model that is no model: nothing loads it)."""
     run = project / "runs" / RUN
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"data": {"dataset": "cifar10"}, "model": {"arch": "resnet18"}}))
@@ -646,6 +662,11 @@ def test_make_notes_fails_in_one_line_on_every_arxiv_fault_and_keeps_notes_md(wo
         "500": (arxiv_answers("500"), ["HTTP 500"], {}),
         "503": (arxiv_answers("503"), ["HTTP 503"], {}),
         "rate limit as text": (arxiv_answers("rate-text"), ["not a feed"], {}),
+        "HTML page with 200": (
+            arxiv_answers("html-page"),
+            ["not an arXiv API answer from http://127.0.0.1:", "'Access denied'", "ARXIV_API_URL"],
+            {},
+        ),
         "error entry": (arxiv_answers("error-entry"), ["arXiv refused"], {}),
         "unknown paper": (arxiv_answers("empty"), ["has no paper"], {}),
         "damaged file": (
@@ -859,6 +880,13 @@ def test_the_kaggle_path_survives_training_faults_and_never_writes_or_prints_a_s
             (raw / "sample_submission.csv").write_bytes(old)
 
         finished = index_rows(project)[-1]["run"]
+        with cell("predict", "file in another encoding"):  # a spreadsheet saved the index: rebuilt from the runs
+            index = project / "runs" / "index.csv"
+            damaged = index.read_bytes() + f"# {LATIN}\r\n".encode("cp1252")
+            index.write_bytes(damaged)
+            done = run("predict")
+            assert f"run {finished}" in succeeds(done) and "rebuilt it from the 3 run folders" in done.stderr
+            assert (project / "runs" / "index.csv.damaged").read_bytes() == damaged
         assert f"run {finished}" in succeeds(run("predict"))
         assert "public score" in succeeds(run("submit", f"submissions/{finished}.csv", "-m", "first", "--yes"))
         succeeds(run("doctor"))
@@ -914,7 +942,8 @@ def test_doctor_warns_about_a_readable_key_refuses_a_broken_config_and_runs_in_a
     def case(fault: str, words: list[str], arrange, limit=None, fails=False):
         folder = folder_for(tmp_path, fault)
         project = copy_project(world.kaggle, folder / "project")
-        env = {**base_env(folder / "home"), **fk.environment(folder / "home", None)}
+        # doctor proves the key with one call: port 9 refuses it at once, so never the real Kaggle
+        env = {**base_env(folder / "home"), **fk.environment(folder / "home", 9)}
         key = folder / "home" / ".kaggle" / "kaggle.json"
         with cell("doctor", fault), arrange(project, key):
             done = cli(project, "doctor", env=env, limit=limit)
@@ -1020,9 +1049,12 @@ def test_a_bake_meeting_any_network_fault_still_bakes_and_says_how_to_fill_in_la
     cases = {
         ("kaggle", fault): (kaggle_fault(arrange), words)
         for fault, (arrange, words) in NETWORK.items()
-        if fault not in ("429 no Retry-After", "503")  # the same path as 500: it only adds seconds of backoff
+        # 429 without Retry-After and 503: the same path as 500, they only add seconds of backoff; a 404 says the
+        # competition does not exist, which refuses the bake (tests/test_kaggle_kind.py)
+        if fault not in ("429 no Retry-After", "503", "404")
     }
     cases[("paper", "arXiv down (503)")] = (arxiv_answers("503"), ["HTTP 503"])
+    cases[("paper", "HTML page with 200")] = (arxiv_answers("html-page"), ["not an arXiv API answer"])
     cases[("paper", "arXiv silent")] = (
         lambda ctx, env, project: silent("ARXIV_API_URL", "/api/query?{}")(ctx, env, project),
         ["nothing arrived for 2 s"],
@@ -1131,6 +1163,8 @@ def where(project: Path, name: str) -> Path:
         "log.csv": project / "submissions" / "log.csv",
         "folds.csv": project / "data" / "folds.csv",
         ".manifest.json": project / "data" / "raw" / ".manifest.json",
+        "index.csv": project / "runs" / "index.csv",
+        "metrics.json": project / "runs" / RUN / "metrics.json",
     }.get(name, project / name)
 
 
@@ -1287,6 +1321,236 @@ def test_the_generated_gitignore_keeps_credentials_data_and_runs_out_of_git(worl
         ).stdout.split()
         assert not set(staged) & {*secrets, *bulky}, sorted(set(staged) & {*secrets, *bulky})
         assert "config.toml" in staged and "RULES.md" in staged
+
+
+# ------------------------------------------------------------ files saved in another encoding
+
+LATIN = "caf\u00e9 au lait, r\u00e9sum\u00e9"  # what an editor or a spreadsheet set to latin-1 / cp1252 writes
+CONFLICT = b"<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> main\n"
+FILE_FAULTS = {  # fault -> (damage(bytes) -> bytes, words of the error line)
+    "file in another encoding": (
+        lambda data: data + f"# {LATIN}\r\n".encode("cp1252"),
+        ["is not UTF-8", "save it as UTF-8"],
+    ),
+    "merge conflict in a file": (lambda data: data + CONFLICT, ["starts a merge conflict", "delete the <<<<<<<"]),
+}
+
+
+def spoiled(name: str, fault: str, first=None):
+    """(prepare, arrange) for a case: `first` sets the project up, then the file is damaged the fault's way;
+    once the fault's line is checked, the file must be untouched, and it is put back as UTF-8 (what the
+    line told the user to do) for the rerun."""
+    damage, saved = FILE_FAULTS[fault][0], {}
+
+    def prepare(project, *rest):
+        if first:
+            first(project, *rest)
+        path = where(project, name)
+        saved["data"] = path.read_bytes()
+        path.write_bytes(damage(saved["data"]))
+
+    def arrange(_, env, project):
+        @contextlib.contextmanager
+        def block():
+            damaged = where(project, name).read_bytes()
+            yield
+            assert where(project, name).read_bytes() == damaged, f"{name} was rewritten"
+            where(project, name).write_bytes(saved["data"])
+
+        return block()
+
+    return prepare, arrange
+
+
+def with_log(project: Path, fake) -> None:
+    _old_log(project, SimpleNamespace(fake=fake))
+
+
+def test_kaggle_commands_name_a_file_in_another_encoding_or_a_merge_conflict_and_never_rewrite_it(world, tmp_path):
+    """config.toml, RULES.md and submissions/log.csv as an editor, a spreadsheet or a merge leave them: one line
+    naming the file, its line and the fix; nothing sent, nothing rewritten; once re-saved as UTF-8 the rerun works."""
+    files = [
+        ("config.toml", KAGGLE_COMMANDS[command][1], command) for command in ("data", "rules", "submit", "kaggle-push")
+    ]
+    files += [("RULES.md", None, "rules"), ("log.csv", with_log, "submit")]
+    cases = {}
+    for name, first, command in files:
+        for fault, (_, words) in FILE_FAULTS.items():
+            if name == "config.toml" and fault != "file in another encoding" and command != "rules":
+                continue  # a conflict in config.toml is the same read in every command: rules stands for them
+            prepare, arrange = spoiled(name, fault, first)
+            cases[(command, fault, name)] = dict(prepare=prepare, arrange=arrange, words=[name, *words])
+    run_cells(
+        {
+            key: (
+                lambda key=key, o=options: kaggle_case(
+                    world, folder_for(tmp_path, *key), key[0], key[1], o.pop("arrange"), o.pop("words"), **o
+                )
+            )
+            for key, options in cases.items()
+        }
+    )
+
+
+def test_paper_commands_name_a_file_in_another_encoding_or_a_merge_conflict_and_never_rewrite_it(world, tmp_path):
+    """config.toml, NOTES.md, paper.bib and a run's metrics.json for notes and compare: one line, nothing
+    written, and the rerun works once the file is UTF-8 again."""
+    bib = lambda project: (project / "paper.bib").write_text("@misc{mine, title={Mine}}\n")  # noqa: E731
+    files = [
+        ("notes", "config.toml", None),
+        ("notes", "NOTES.md", None),
+        ("notes", "paper.bib", bib),
+        ("compare", "config.toml", claims_and_a_finished_run),
+        ("compare", "NOTES.md", claims_and_a_finished_run),
+    ]
+    cases = {}
+    for command, name, first in files:
+        for fault, (_, words) in FILE_FAULTS.items():
+            prepare, arrange = spoiled(name, fault, first)
+            cases[(command, fault, name)] = (arrange, [name, *words], {"prepare": prepare})
+
+    @contextlib.contextmanager
+    def metrics_back(ctx, env, project):
+        yield
+        (project / "runs" / RUN / "metrics.json").write_text(json.dumps({"accuracy": 0.9, "error_rate": 0.1}))
+
+    def cut_metrics(project):
+        claims_and_a_finished_run(project)
+        (project / "runs" / RUN / "metrics.json").write_text('{"accuracy": 0.9,')
+
+    cases[("compare", "damaged run record", "metrics.json")] = (
+        metrics_back,
+        [f"{RUN}/metrics.json is not valid JSON", "train again, or pick another run"],
+        {"prepare": cut_metrics},
+    )
+    run_cells(
+        {
+            key: (lambda key=key, a=a, w=w, o=o: paper_case(world, folder_for(tmp_path, *key), *key[:2], a, w, **o))
+            for key, (a, w, o) in cases.items()
+        }
+    )
+
+
+def local_case(world, folder: Path, kind: str, command: str, fault: str, args: list[str], prepare, words) -> None:
+    """A command that needs no server, against a damaged file: one line and the project file for file as before
+    (so the rerun is the first run again: config.toml is read the same way by every command)."""
+    project = copy_project(world.kaggle if kind == "kaggle" else world.paper, folder / "project")
+    env = base_env(folder / "home")
+    with cell(command, fault):
+        prepare(project, env)
+        before = snapshot(project)
+        fails_cleanly(cli(project, *args, env=env, timeout=300), *words)
+        assert snapshot(project) == before, "the project changed"
+
+
+def test_local_commands_name_a_config_log_or_folds_file_in_another_encoding(world, tmp_path):
+    """train, predict, smoke, doctor and lb read config.toml; lb reads the submissions log; train on a fold and
+    cv read data/folds.csv: each damage is one line naming the file, and nothing is written."""
+    fake = world.fake_kaggle.FakeKaggle("digit-recognizer")
+
+    def with_folds(project, env):
+        kaggle_files(project, fake)
+        succeeds(cli(project, "folds", env=env))
+
+    encoding, conflict = "file in another encoding", "merge conflict in a file"
+    cases = {
+        (command, encoding, "config.toml"): (args, spoiled("config.toml", encoding)[0])
+        for command, args in {
+            "train": ["train", *TINY],
+            "predict": ["predict"],
+            "smoke": ["smoke"],
+            "doctor": ["doctor"],
+            "lb": ["lb"],
+        }.items()
+    }
+    for fault in (encoding, conflict):
+        cases[("lb", fault, "log.csv")] = (["lb"], spoiled("log.csv", fault, lambda p, env: with_log(p, fake))[0])
+    cases[("train", encoding, "folds.csv")] = (
+        ["train", *TINY, "--fold", "0"],
+        spoiled("folds.csv", encoding, with_folds)[0],
+    )
+    cases[("cv", encoding, "folds.csv")] = (["cv", *TINY], spoiled("folds.csv", encoding, with_folds)[0])
+    run_cells(
+        {
+            key: (
+                lambda key=key, a=a, p=p: local_case(
+                    world, folder_for(tmp_path, *key), "kaggle", key[0], key[1], a, p, [key[2], *FILE_FAULTS[key[1]][1]]
+                )
+            )
+            for key, (a, p) in cases.items()
+        },
+        workers=2,
+    )
+
+
+def test_the_projects_own_bookkeeping_is_rebuilt_and_emptied_documents_come_back_whole(world, tmp_path):
+    """What the project can rebuild from what it has, it does, and says so: runs/index.csv from the run folders
+    (the damaged file kept beside it), the data manifest by fetching again; an emptied RULES.md or NOTES.md
+    gets its title, checklist and sections back, not only the generated facts."""
+    fk, fa = world.fake_kaggle, world.fake_arxiv
+
+    def index_case(kind: str, command: str, fault: str, args: list[str], first, check):
+        folder = folder_for(tmp_path, command, fault, "index")
+        project = copy_project(world.kaggle if kind == "kaggle" else world.paper, folder / "project")
+        with cell(command, fault), fa.serve() as server:
+            env = {**base_env(folder / "home"), **fa.environment(server, folder / "cache")}
+            prepare, _ = spoiled("index.csv", fault, first)
+            prepare(project)
+            damaged = (project / "runs" / "index.csv").read_bytes()
+            done = cli(project, *args, env=env, timeout=300)
+            assert check(succeeds(done)), done.stdout
+            assert "note: runs/index.csv line" in done.stderr and "rebuilt it from the 1 run folders" in done.stderr
+            assert (project / "runs" / "index.csv.damaged").read_bytes() == damaged, "the damaged index was not kept"
+            assert [(row["run"], row["status"]) for row in index_rows(project)] == [(RUN, "finished")]
+
+    def manifest_case():
+        fake, folder = fk.FakeKaggle("digit-recognizer"), folder_for(tmp_path, "data", "manifest")
+        project = copy_project(world.kaggle, folder / "project")
+        with cell("data", "damaged file"), fk.serve(fake) as port:
+            env = {**base_env(folder / "home"), **fk.environment(folder / "home", port)}
+            succeeds(cli(project, "data", env=env))
+            manifest = project / "data" / "raw" / ".manifest.json"
+            manifest.write_bytes(manifest.read_bytes()[:40] + b"\0" * 64)  # zeros where a crash lost the text
+            done = cli(project, "data", env=env)
+            assert "from Kaggle" in succeeds(done) and "fetching the data again rebuilds it" in done.stderr
+            assert json.loads(manifest.read_text())["competition"] == "digit-recognizer"
+
+    def emptied_case(kind: str, text: str, wanted: list[str]):
+        document, command = ("RULES.md", "rules") if kind == "kaggle" else ("NOTES.md", "notes")
+        fake, folder = fk.FakeKaggle("digit-recognizer"), folder_for(tmp_path, command, "emptied")
+        project = copy_project(world.kaggle if kind == "kaggle" else world.paper, folder / "project")
+        with cell(command, "document emptied"), fk.serve(fake) as port, fa.serve() as server:
+            env = {**base_env(folder / "home"), **fa.environment(server, folder / "cache")}
+            if kind == "kaggle":
+                env.update(fk.environment(folder / "home", port))
+            (project / document).write_text(text)
+            succeeds(cli(project, command, env=env))
+            written = (project / document).read_text()
+            assert all(line in written for line in wanted), written[:2000]
+
+    encoding, conflict = "file in another encoding", "merge conflict in a file"
+    compare_ok = lambda out: "set beside run" in out  # noqa: E731
+    run_cells(
+        {
+            "compare encoding": lambda: index_case(
+                "paper", "compare", encoding, ["compare"], claims_and_a_finished_run, compare_ok
+            ),
+            "compare conflict": lambda: index_case(
+                "paper", "compare", conflict, ["compare"], claims_and_a_finished_run, compare_ok
+            ),
+            "doctor": lambda: index_case(
+                "kaggle", "doctor", conflict, ["doctor"], a_finished_run, lambda out: "1 finished" in out
+            ),
+            "manifest": manifest_case,
+            "rules": lambda: emptied_case(
+                "kaggle", "", ["# Rules checklist: digit-recognizer", "- [ ] I read the rules", "**Max team size:** 3"]
+            ),
+            "notes": lambda: emptied_case(
+                "paper", " \n\n", ["# Deep Residual Learning for Image Recognition", "## Claimed results"]
+            ),
+        },
+        workers=3,
+    )
 
 
 # ---------------------------------------------------------------------------------- the audit

@@ -45,7 +45,35 @@ def test_a_bake_with_credentials_fills_rules_md_from_the_competitions_metadata(
     text = (tmp_path / "out" / "digit-recognizer" / "RULES.md").read_text()
     assert "**Max team size:** 3" in text and "**Max daily submissions:** 5" in text
     assert "External data is allowed if it is public" in text
-    assert fake.count("GetCompetition") == 1 and fake.count("ListCompetitionPages") == 1
+    assert fake.count("GetCompetition") == 2, "one to check the name before baking, one for RULES.md"
+    assert fake.count("ListCompetitionPages") == 1
+
+
+def test_a_mistyped_competition_is_refused_with_kaggles_closest_names_and_nothing_baked(
+    tmp_path, offline_home, monkeypatch, fake_kaggle
+):
+    """`digit-recogniser` once baked a whole project, trouble buried in RULES.md: now Kaggle is asked first."""
+    fake = fake_kaggle.FakeKaggle("digit-recognizer")
+    out = tmp_path / "out"
+    out.mkdir()
+    with fake_kaggle.serve(fake) as port:
+        fake_kaggle.isolate(monkeypatch, fake_kaggle.environment(offline_home, port))
+        done = bake_cli(out, "source=digit-recogniser", "git_init=no")
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr
+    assert done.stderr == (
+        "error: source: Kaggle has no competition named 'digit-recogniser' (did you mean digit-recognizer? "
+        "it is the last part of https://www.kaggle.com/competitions/<name>)\n"
+    )
+    assert list(out.iterdir()) == [] and "Next:" not in done.stdout
+
+
+def test_a_bake_without_credentials_says_the_name_could_not_be_checked(tmp_path):
+    done = bake_cli(tmp_path / "out", "source=digit-recogniser", "git_init=no")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(
+        "note: source: could not check that Kaggle has a competition named 'digit-recogniser': "
+        "no Kaggle credentials found ("
+    )
 
 
 def test_a_bake_without_credentials_keeps_the_skeleton_and_says_how_to_fill_it(tmp_path):

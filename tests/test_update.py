@@ -88,7 +88,7 @@ def test_the_projects_ci_and_pre_commit_files_are_valid_and_run_real_targets(bak
     workflow = yaml.safe_load((root / ".github" / "workflows" / "tests.yml").read_text())
     runs = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
     targets = {line.split()[1] for run in runs for line in run.splitlines() if line.startswith("make ")}
-    assert targets == {"lint", "test"}
+    assert targets == {"setup", "lint", "test"}
     makefile = (root / "Makefile").read_text()
     for target in targets:
         assert f"\n{target}:" in makefile

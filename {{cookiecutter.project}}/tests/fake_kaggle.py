@@ -45,6 +45,10 @@ RULES_TEXT = (
 )
 ENV_REMOVED = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_KERNEL_RUN_TYPE", "NO_PROXY", "no_proxy")
 ZIP_TIME = (2024, 1, 2, 3, 4, 6)
+PORTAL = (
+    b"<!DOCTYPE html><html><head><title>Network sign-in required</title></head>"
+    b"<body><p>Sign in to use this network.</p></body></html>"
+)
 
 
 @functools.cache
@@ -133,6 +137,7 @@ class FakeKaggle:
         self.uploads: dict[str, bytes] = {}
         self.calls: list[tuple[str, str]] = []  # (verb, method or path) in arrival order
         self._failures: dict[str, list] = {}
+        self.portal = ""  # "all": every request gets PORTAL with 200, as from a proxy's block page; "files": downloads
         self.half_sent = threading.Event()  # zip_mode "stall": set once half the zip is out
         self.release = threading.Event()  # zip_mode "stall": set to let the handler finish
         self.lock = threading.Lock()
@@ -343,6 +348,19 @@ class _Handler(BaseHTTPRequestHandler):
             return data
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+    def _portal(self) -> bool:
+        """Answer PORTAL with 200 when the fake plays a proxy's block page or a captive portal."""
+        if self.fake.portal not in ("all", "files") or (
+            self.fake.portal == "files" and not self._path().startswith("/files/")
+        ):
+            return False
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(PORTAL)))
+        self.end_headers()
+        self.wfile.write(PORTAL)
+        return True
+
     def _send(self, status: int, body: dict | None, headers: dict | None = None):
         data = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
@@ -359,6 +377,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self._path().split("/")  # ['', 'api', 'v1', service, Method]
         method = parts[-1]
         raw = self._body()
+        if self._portal():
+            return
         with fake.lock:
             fake.calls.append(("POST", method))
             failure = fake.planned_failure(method)
@@ -376,6 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         fake = self.fake
         path = self._path()
+        if self._portal():
+            return
         with fake.lock:
             fake.calls.append(("GET", path))
             failure = fake.planned_failure("GET " + path)
@@ -418,6 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         path = self._path()
         data = self._body()
+        if self._portal():
+            return
         with fake.lock:
             fake.calls.append(("PUT", path))
             token = path.rsplit("/", 1)[-1]

@@ -1,12 +1,13 @@
 """make doctor: one table of checks; every problem found comes with its fix; secrets never shown."""
 
 import hashlib
-import json
 import re
 
 import pytest
 import tiny_data
 from conftest import module, run_cli
+
+pytest_plugins = ["fake_kaggle"]
 
 doctor = module("kit.doctor")
 config = module("kit.config")
@@ -83,16 +84,31 @@ def test_a_cached_weights_file_that_does_not_match_its_hash_is_flagged(project, 
     assert "(delete it; `make train` downloads it again)" in text
 
 
-def test_kaggle_credentials_are_found_but_never_printed(project, machine):
-    """Doctor shows where the login is, never the key itself."""
-    folder = machine / ".kaggle"
-    folder.mkdir()
-    (folder / "kaggle.json").write_text(json.dumps({"username": "ada", "key": "s3cr3t-key-0123456789"}))
-    (folder / "kaggle.json").chmod(0o600)
+def test_kaggle_credentials_are_found_but_never_printed(project, machine, kaggle_server):
+    """Doctor shows where the login is and that Kaggle took it, never the key itself."""
     text = doctor.doctor(config.load(project / "config.toml"))
     status, value = rows(text)["kaggle login"][0]
-    assert status == "ok" and "kaggle.json" in value
-    assert "s3cr3t" not in text
+    assert status == "ok" and "kaggle.json" in value and value.endswith(": Kaggle accepted it")
+    assert kaggle_server.key not in text
+    assert kaggle_server.calls, "accepted by Kaggle, not merely found on disk"
+
+
+def test_a_key_kaggle_refuses_is_a_problem_not_ok(project, machine, kaggle_server):
+    """The client never checks a legacy key itself: doctor's one real call does, before `make submit` hits a 401."""
+    kaggle_server.key = "a-newer-key"  # the one in kaggle.json was revoked
+    text = doctor.doctor(config.load(project / "config.toml"))
+    status, value = rows(text)["kaggle login"][0]
+    assert status == "PROBLEM" and value.endswith(": Kaggle refused it")
+    [problem] = [line for line in text.splitlines() if "Kaggle refused the legacy API key" in line]
+    assert "401" in problem and problem.endswith("(make a new API token at https://www.kaggle.com/settings)")
+
+
+def test_a_download_that_left_only_its_hidden_folder_is_no_data(project, machine):
+    """What an unfinished `make data` leaves (a hidden staging folder) is not data of an unknown layout."""
+    (project / "data" / "raw" / ".download").mkdir(parents=True)
+    text = doctor.doctor(config.load(project / "config.toml"))
+    assert rows(text)["data"][0][0] == "PROBLEM" and "layout unknown" not in text
+    assert "the last `make data` stopped before any file arrived (run `make data` again)" in text
 
 
 def test_a_missing_kaggle_login_is_a_problem_only_where_it_is_needed(project, machine):

@@ -149,6 +149,25 @@ def test_folds_that_no_longer_match_the_data_are_refused(digits_project):
         folds.valid_positions(cfg, layouts.train_images(cfg), 0)
 
 
+def test_folds_saved_in_another_encoding_are_refused_and_a_damaged_record_is_said_and_set_aside(digits_project, capsys):
+    """folds.csv re-saved by a spreadsheet: one line with both fixes, the file untouched (new folds would change
+    every CV score, so it is not remade by itself); a damaged folds.json: the CSV alone still serves."""
+    cfg = digits_project
+    folds.make_folds(cfg, k=5)
+    path, images = cfg.root / folds.FOLDS, layouts.train_images(cfg)
+    good = path.read_bytes()
+    damaged = good.replace(b"\n", b"\r\n") + "x,caf\u00e9,0\r\n".encode("cp1252")
+    path.write_bytes(damaged)
+    with pytest.raises(ProjectError, match=r"folds\.csv line 202 is not UTF-8: .*UTF-8; or `make folds FORCE=1`"):
+        folds.valid_positions(cfg, images, 0)
+    assert path.read_bytes() == damaged
+    path.write_bytes(good)
+    (cfg.root / folds.INFO).write_text('{"k": 5,')
+    capsys.readouterr()
+    assert len(folds.valid_positions(cfg, images, 2)) == 40
+    assert "folds.json is not valid JSON" in capsys.readouterr().out
+
+
 def test_folds_differing_from_the_config_are_used_and_said_once(digits_project, capsys):
     """The file wins over config.toml (frozen), and the user hears about the difference once per command."""
     cfg = digits_project

@@ -186,3 +186,18 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("credentials", ["kaggle.json", "token"])
+def test_a_page_that_is_no_json_is_not_taken_for_kaggles_answer(kaggle_server, credentials):
+    """A proxy's block page or a captive portal answers 200 with HTML: the client would end in a JSON traceback."""
+    if credentials == "token":  # signing in asks the server too
+        (kaggle_server.home / ".kaggle" / "kaggle.json").unlink()
+        _write(kaggle_server.home / ".kaggle" / "access_token", next(iter(kaggle_server.tokens)))
+    kaggle_server.portal = "all"
+    with pytest.raises(ProjectError) as error:
+        kaggle_api.competition(kaggle_api.client(), kaggle_server.slug)
+    message = str(error.value)
+    assert "not an answer from Kaggle's API (http://localhost)" in message, message
+    assert "an HTML page titled 'Network sign-in required'" in message and "check HTTPS_PROXY" in message
+    assert "\n" not in message

@@ -156,15 +156,23 @@ def test_other_layouts_train_and_predict_in_their_own_format(tmp_path, torch_hom
 
 
 @pytest.mark.slow
-def test_ctrl_c_marks_the_run_interrupted_and_predict_skips_it(tmp_path, torch_home):
-    """A stopped run must never be mistaken for a finished one."""
+@pytest.mark.parametrize(
+    "stop, said", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated (SIGTERM)")], ids=["ctrl-c", "kill"]
+)
+def test_ctrl_c_marks_the_run_interrupted_and_predict_skips_it(tmp_path, torch_home, stop, said):
+    """A stopped run must never be mistaken for a finished one, nor stay `running` for ever after a `kill`."""
     builder = tiny_data.digit_recognizer if KIND == "kaggle" else tiny_data.class_folders
     cfg = make_project(tmp_path, lambda raw: builder(raw), **{**FAST, "epochs": 50})
     env = {**__import__("os").environ, "TORCH_HOME": str(torch_home), **tiny_data.NO_NETWORK}
     env["PYTHONPATH"] = str(ROOT / "src")
     process = subprocess.Popen(
-        [sys.executable, "-m", PACKAGE, "train"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+        [sys.executable, "-m", PACKAGE, "train"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C as in a terminal, even when
+    )  # the tests run in the background (`&`, nohup), which starts every child with SIGINT ignored
     metrics = None
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
@@ -173,10 +181,10 @@ def test_ctrl_c_marks_the_run_interrupted_and_predict_skips_it(tmp_path, torch_h
             break
         time.sleep(0.2)
     assert metrics, "training never finished its first epoch"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert err.decode().strip().splitlines()[-1].startswith("stopped: interrupted")
+    assert err.decode().strip().splitlines()[-1].startswith(f"stopped: {said}; nothing half-written was kept")
     [row] = runs.read_index(cfg)
     assert row["status"] == "interrupted"
     assert not (tmp_path / "runs" / row["run"] / runs.METRICS).exists()

@@ -18,7 +18,7 @@ import typer
 from . import cv as cross_validation
 from . import smoke as smoke_test
 from . import train as training
-from .kit import config
+from .kit import config, watchdog
 from .kit import doctor as checkup
 from .kit import folds as folds_file
 from .kit.errors import ProjectError, explain_os_error
@@ -52,14 +52,16 @@ def command(function, name: str | None = None):
     @functools.wraps(function)
     def run(**flags):
         try:
-            summary = function(config.load(OPTIONS["config"]), **flags)
+            with watchdog.sigterm_as_interrupt():  # `kill` cleans up as Ctrl-C does
+                summary = function(config.load(OPTIONS["config"]), **flags)
         except (ProjectError, OSError) as exc:  # OSError: a full disk, a read-only folder, a damaged file
             if OPTIONS["debug"]:
                 raise
             print(f"error: {exc if isinstance(exc, ProjectError) else explain_os_error(exc)}", file=sys.stderr)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            print("stopped: interrupted; nothing half-written was kept (run the command again)", file=sys.stderr)
+        except KeyboardInterrupt as stop:
+            said = stop.args[0] if stop.args else "interrupted"
+            print(f"stopped: {said}; nothing half-written was kept (run the command again)", file=sys.stderr)
             raise typer.Exit(130) from None
         if summary:
             print(summary)

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from conftest import PACKAGE, ROOT, module, run_cli
 pytest_plugins = ["fake_kaggle"]
 config = module("kit.config")
 kaggle_data = module("kaggle.data")
+doctor = module("kit.doctor")
 ProjectError = module("kit.errors").ProjectError
 
 
@@ -60,6 +62,29 @@ def test_a_file_changed_by_hand_is_fetched_again(project, kaggle_server):
     kaggle_data.download(load(project))
     assert kaggle_server.count("DownloadDataFiles") == 2
     assert (project / "data" / "raw" / "train.csv").read_bytes() == kaggle_server.files["train.csv"]
+
+
+def test_a_damaged_manifest_is_said_and_rebuilt_by_fetching_again(project, kaggle_server, capsys):
+    """The manifest is the project's own record: when it cannot be read, the data is fetched and it is rewritten."""
+    kaggle_data.download(load(project))
+    manifest = project / "data" / "raw" / kaggle_data.MANIFEST
+    manifest.write_bytes(manifest.read_bytes()[:40] + b"\0" * 64)
+    summary = kaggle_data.download(load(project))
+    assert "from Kaggle" in summary and kaggle_server.count("DownloadDataFiles") == 2
+    assert "manifest.json line 3 holds NUL bytes: it is damaged; fetching the data again" in capsys.readouterr().err
+    assert json.loads(manifest.read_text())["files"]["train.csv"]["size"] == len(kaggle_server.files["train.csv"])
+
+
+@pytest.mark.parametrize("where", ["api", "storage"])
+def test_a_page_where_the_data_should_be_is_named_and_nothing_looks_downloaded(project, kaggle_server, where):
+    """The client saves any 200 for the data as the download: a captive portal's page, on the API or on the
+    file storage it redirects to, is said to be one and removed, not unpacked as a damaged zip."""
+    kaggle_server.portal = "all" if where == "api" else "files"  # files: the API answers, the zip's URL gets the page
+    with pytest.raises(ProjectError) as error:
+        kaggle_data.download(load(project))
+    assert "not an answer from Kaggle's API" in str(error.value)
+    _assert_nothing_looks_complete(project)
+    assert not [p for p in (project / "data" / "raw").rglob("*") if p.is_file()], "the page was left behind"
 
 
 @pytest.mark.parametrize("where", [".", "data/raw"])
@@ -210,3 +235,41 @@ def _assert_nothing_looks_complete(project):
     assert not (raw / "train.csv").exists()
     for archive in project.rglob("*.zip"):
         assert os.path.exists(f"{archive}.kaggle-partial"), f"{archive} looks like a finished download"
+
+
+def test_under_make_the_hint_to_fetch_again_is_written_as_make_data_force_1(project, kaggle_server):
+    """The user typed `make data`: the hint says `make data FORCE=1`, not the CLI's --force."""
+    shutil.copy(ROOT / "Makefile", project / "Makefile")
+    shutil.copytree(ROOT / "make", project / "make")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = ["make", "data", f"PYTHON={sys.executable}"]
+    assert subprocess.run(command, cwd=project, env=env, capture_output=True).returncode == 0
+    again = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "already in data/raw" in again.stdout and "`make data FORCE=1` fetches it again" in again.stdout
+    assert "--force" not in again.stdout
+
+
+def test_after_a_403_doctor_says_the_data_is_missing_and_why(project, kaggle_server):
+    """A refused download leaves only its hidden staging folder: that is no data, and the rules are why."""
+    kaggle_server.entered = False
+    assert run_cli("data", cwd=project).returncode == 2
+    text = doctor.doctor(load(project))
+    assert "layout unknown" not in text
+    [problem] = [line for line in text.splitlines() if line.startswith("- no data in")]
+    assert problem.endswith(
+        f": `make data` cannot fetch it while you have not joined {kaggle_server.slug} (fix that first, as said above)"
+    )
+    rules = (
+        f"(accept the rules at https://www.kaggle.com/competitions/{kaggle_server.slug}/rules, then run `make data`)"
+    )
+    assert (
+        f"- you have not joined {kaggle_server.slug} yet, so Kaggle refuses its files and submissions {rules}" in text
+    )
+
+
+def test_doctor_gives_the_same_fix_for_missing_credentials_as_every_command(project, kaggle_home):
+    done = run_cli("data", cwd=project)
+    fix = done.stderr.strip().removeprefix("error: ")
+    assert fix.startswith("no Kaggle credentials found (")
+    assert f"- {fix}" in doctor.doctor(load(project)).splitlines()

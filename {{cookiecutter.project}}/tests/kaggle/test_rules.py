@@ -78,6 +78,26 @@ def test_a_deleted_rules_md_is_written_whole(project, kaggle_server):
     assert text.count("- [ ] ") == len(rules.CHECKS) and "**Max team size:** 3" in text
 
 
+@pytest.mark.parametrize("emptied", ["", " \n\n\t\n"])
+def test_an_emptied_rules_md_gets_its_title_and_checklist_back_not_only_the_facts(project, kaggle_server, emptied):
+    """0 bytes or only whitespace: nothing of the user's to keep, so the whole skeleton comes back, filled."""
+    (project / "RULES.md").write_text(emptied)
+    write(project)
+    text = (project / "RULES.md").read_text()
+    assert text.startswith(f"# Rules checklist: {kaggle_server.slug}\n")
+    assert all(f"- [ ] {check}" in text for check in rules.CHECKS) and "**Max team size:** 3" in text
+    assert "External data is allowed if it is public" in text
+
+
+def test_rules_md_in_another_encoding_is_refused_and_kept(fresh, kaggle_server):
+    path = fresh / "RULES.md"
+    damaged = (path.read_text() + "- [x] r\u00e8gles lues\n").encode("cp1252")
+    path.write_bytes(damaged)
+    with pytest.raises(ProjectError, match=r"RULES\.md line \d+ is not UTF-8.*save it as UTF-8"):
+        write(fresh)
+    assert path.read_bytes() == damaged
+
+
 def test_a_half_deleted_block_is_refused_rather_than_guessed(fresh, kaggle_server):
     """Without its end marker we cannot tell the user's lines from ours: stop and say which line is missing."""
     path = fresh / "RULES.md"

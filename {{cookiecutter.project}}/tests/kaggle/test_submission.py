@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import module, run_cli
+from conftest import PACKAGE, module, run_cli
 
 pytest_plugins = ["fake_kaggle"]
 config = module("kit.config")
@@ -133,6 +133,29 @@ def test_it_waits_for_the_score_while_kaggle_is_still_scoring(competition, kaggl
     assert "waiting for the score of submission" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "damage, said",
+    [
+        ("time_utc,competition,file,message\r\n2025-01-01T00:00:00Z,x,a.csv,premi\u00e8re\r\n", "line 2 is not UTF-8"),
+        ("time_utc,file\n<<<<<<< HEAD\n1,a.csv\n=======\n2,b.csv\n>>>>>>> main\n", "line 2 starts a merge conflict"),
+    ],
+    ids=["cp1252", "conflict"],
+)
+def test_a_log_saved_by_a_spreadsheet_or_left_in_a_conflict_stops_submit_before_anything_is_sent(
+    competition, kaggle_server, damage, said
+):
+    """The log is the user's record of spent submissions: refuse while it cannot be read, never rewrite it."""
+    log = competition / "submissions" / "log.csv"
+    put(competition, "a.csv", answers(kaggle_server.truth))
+    log.write_bytes(damage.encode("cp1252"))
+    with pytest.raises(ProjectError, match=rf"log\.csv {said}") as error:
+        submission.submit(cfg_of(competition), yes=True)
+    assert "\n" not in str(error.value)
+    assert kaggle_server.calls == [] and log.read_bytes() == damage.encode("cp1252")
+    with pytest.raises(ProjectError, match=rf"log\.csv {said}"):
+        submission.read_log(cfg_of(competition))  # make lb reads it too
+
+
 def test_no_submissions_left_today_is_refused_before_uploading(competition, kaggle_server):
     kaggle_server.used_today = 5
     put(competition, "a.csv", answers(kaggle_server.truth))
@@ -162,13 +185,65 @@ def test_a_refusal_answered_with_success_is_caught_and_not_logged(competition, k
     assert not (competition / "submissions" / "log.csv").exists()
 
 
-def test_without_a_terminal_or_yes_it_refuses_with_the_fix(competition, kaggle_server, monkeypatch):
-    """`make all` in CI or a pipe must never spend a submission silently, nor hang on a question."""
+@pytest.mark.parametrize(
+    "under_make, fix", [(False, f"`python -m {PACKAGE} submit --yes`"), (True, "`make submit YES=1`")]
+)
+def test_without_a_terminal_or_yes_it_refuses_with_the_fix(competition, kaggle_server, monkeypatch, under_make, fix):
+    """`make all` in CI or a pipe must never spend a submission silently, nor hang on a question;
+    the fix is written the way the user started it."""
+    if under_make:
+        monkeypatch.setenv("MAKE_HINTS", "1")
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     put(competition, "a.csv", answers(kaggle_server.truth))
-    with pytest.raises(ProjectError, match=r"make submit YES=1"):
+    with pytest.raises(ProjectError) as error:
         submission.submit(cfg_of(competition))
+    assert str(error.value).endswith(f"(run {fix})")
     assert kaggle_server.count("StartSubmissionUpload") == 0
+
+
+def test_a_file_submitted_before_is_refused_naming_when_and_its_score(competition, kaggle_server, monkeypatch):
+    """`make submit YES=1` twice and `make all YES=1` once sent one file three times: the log knows its sha256."""
+    put(competition, "a.csv", answers(kaggle_server.truth))
+    submission.submit(cfg_of(competition), yes=True)
+    [row] = list(csv.DictReader(io.StringIO((competition / "submissions" / "log.csv").read_text())))
+    kaggle_server.calls.clear()
+    done = run_cli("submit", "--yes", cwd=competition, env={"MAKE_HINTS": "1"})
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(
+        f"error: submissions/a.csv was already submitted to {kaggle_server.slug} on {row['time_utc']} "
+        f"(public score 1.00000, submission {row['submission_id']}) (nothing was sent"
+    )
+    assert "`make submit FORCE=1`" in done.stderr
+    assert kaggle_server.calls == [], "refused before Kaggle is asked anything"
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    assert submission.submit(cfg_of(competition), force=True).startswith("submit: not sent")
+    assert kaggle_server.count("StartSubmissionUpload") == 0
+
+
+def test_a_file_logged_unconfirmed_is_sent_again_without_force(competition, kaggle_server):
+    """Unconfirmed (the answer was lost, or Ctrl-C while waiting): nobody knows Kaggle took it, so no refusal."""
+    put(competition, "a.csv", answers(kaggle_server.truth))
+    submission.submit(cfg_of(competition), yes=True)
+    log = competition / "submissions" / "log.csv"
+    log.write_text(log.read_text().replace(",complete,", ",unconfirmed,"))
+    assert ",unconfirmed," in log.read_text()
+    assert submission.submit(cfg_of(competition), yes=True).startswith("submitted a.csv")
+    assert kaggle_server.count("StartSubmissionUpload") == 2
+
+
+def test_a_forced_resubmission_says_so_in_the_question_and_is_sent(competition, kaggle_server, monkeypatch, capsys):
+    put(competition, "a.csv", answers(kaggle_server.truth))
+    submission.submit(cfg_of(competition), yes=True)
+    put(competition, "a.csv", answers(kaggle_server.truth, wrong=1))  # other bytes: a new file, not refused
+    submission.submit(cfg_of(competition), yes=True)
+    put(competition, "a.csv", answers(kaggle_server.truth))  # the first bytes again
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+    summary = submission.submit(cfg_of(competition), force=True)
+    asked = capsys.readouterr().out
+    assert asked.startswith(f"Submit submissions/a.csv to {kaggle_server.slug} again (already sent on ")
+    assert "(public score 1.00000, submission " in asked
+    assert summary.startswith("submitted a.csv") and kaggle_server.count("StartSubmissionUpload") == 3
 
 
 def test_answering_no_sends_nothing(competition, kaggle_server, monkeypatch):

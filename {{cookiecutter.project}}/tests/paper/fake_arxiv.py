@@ -105,6 +105,13 @@ ANSWERS = {
     "429": (429, "text/plain", b"Rate exceeded."),
     "503": (503, "text/html", b"<html><body>Service Unavailable</body></html>"),
     "400": (400, "application/atom+xml", None),
+    # not arXiv at all: a proxy's block page or a captive portal, answered with 200
+    "html-page": (
+        200,
+        "text/html; charset=utf-8",
+        b"<!DOCTYPE html><html><head><title>Access denied</title></head>"
+        b"<body><h1>This site is blocked by your network's proxy</h1></body></html>",
+    ),
 }
 
 

@@ -156,6 +156,39 @@ def test_a_refresh_keeps_every_user_section_byte_for_byte(arxiv_api, paper):
     assert "- **Comment:** Tech report, v2\n" in after
 
 
+def test_a_page_that_is_no_atom_feed_is_named_with_its_url_not_taken_for_an_unknown_paper(arxiv_api, paper):
+    """A proxy's block page, a captive portal or a wrong mirror answers 200 with HTML; the package reads it as a
+    feed without entries, which would say "arXiv has no paper": the wrong diagnosis and the wrong fix."""
+    arxiv_api.answer = "html-page"
+    with pytest.raises(ProjectError) as caught:
+        notes.write_notes(load(paper))
+    message = str(caught.value)
+    assert message.startswith(f"not an arXiv API answer from http://127.0.0.1:{arxiv_api.port}/api/query: ")
+    assert "an HTML page titled 'Access denied'" in message and "check ARXIV_API_URL" in message
+    assert "has no paper" not in message
+
+
+@pytest.mark.parametrize("emptied", ["", "\n  \n"])
+def test_an_emptied_notes_md_gets_its_sections_back(arxiv_api, paper, emptied):
+    """0 bytes or only whitespace: the generated block and the user's sections are both written again."""
+    (paper / "NOTES.md").write_text(emptied, encoding="utf-8")
+    summary = notes.write_notes(load(paper))
+    text = read(paper)
+    assert summary.startswith("created for arXiv 1512.03385v1") and text.endswith(notes.USER_SECTIONS)
+    assert "\n# Deep Residual Learning for Image Recognition\n" in text
+
+
+@pytest.mark.parametrize("name", ["NOTES.md", "paper.bib"])
+def test_notes_or_bib_in_another_encoding_is_refused_and_nothing_is_written(arxiv_api, paper, name):
+    notes.write_notes(load(paper))
+    path = paper / name
+    path.write_bytes(path.read_bytes() + "\nMes notes: r\u00e9sultats\n".encode("latin-1"))
+    before = snapshot(paper)
+    with pytest.raises(ProjectError, match=rf"{re.escape(name)} line \d+ is not UTF-8"):
+        notes.write_notes(load(paper))
+    assert snapshot(paper) == before
+
+
 def test_a_new_version_between_two_fetches_is_reported_with_what_changed(arxiv_api, paper):
     """The API keeps no history, so the notes record the version and a refresh names what moved."""
     notes.write_notes(load(paper), "2107.05580")
@@ -241,6 +274,7 @@ def test_a_malformed_id_is_refused_before_any_request(arxiv_api, paper, bad):
         ("429", "arXiv is rate-limiting this machine: HTTP 429 after 4 tries (wait a few minutes", 4),
         ("503", "arXiv is busy or down for maintenance: HTTP 503 after 4 tries (wait a few minutes", 4),
         ("400", "arXiv refused the request as malformed: HTTP 400 after 4 tries (check the id", 4),
+        ("html-page", "not an arXiv API answer from http://127.0.0.1:", 1),
     ],
 )
 def test_each_arxiv_failure_is_one_line_and_writes_nothing(arxiv_api, paper, answer, message, tries):

@@ -155,7 +155,8 @@ def test_a_second_run_asks_nothing_and_force_fetches_again(mirror, project):
     assert len(mirror.requests) == 1
     (project / "data/raw/cifar10/train/cat/0.png").unlink()
     summary = paper_data.download(config.load(project / "config.toml"))
-    assert summary.startswith("cifar10: already in data/raw/cifar10 (`data --force` fetches it again)")
+    assert summary.startswith("cifar10: already in data/raw/cifar10 (`python -m ")
+    assert " data --force` fetches it again)" in summary
     assert len(mirror.requests) == 1
     paper_data.download(config.load(project / "config.toml"), force=True)
     assert len(mirror.requests) == 2 and (project / "data/raw/cifar10/train/cat/0.png").is_file()

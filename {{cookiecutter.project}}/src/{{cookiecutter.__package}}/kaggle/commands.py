@@ -28,9 +28,10 @@ def submit(
     file: Annotated[Path | None, typer.Argument(help="CSV to submit (default: the latest in submissions/)")] = None,
     message: Annotated[str | None, typer.Option("-m", help="submission description (config: submit.message)")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask before spending a submission")] = False,
+    force: Annotated[bool, typer.Option(help="send a file already submitted to this competition (FORCE=1)")] = False,
 ):
-    """Validate a submission file, check today's limit, submit it and wait for the score."""
-    return submission.submit(cfg, file, message=message, yes=yes)
+    """Validate a submission file, refuse one sent before, check today's limit, submit it, wait for the score."""
+    return submission.submit(cfg, file, message=message, yes=yes, force=force)
 
 
 def lb(cfg):

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from ..kit import archives, kaggle_api, metrics
-from ..kit.errors import ProjectError
-from ..kit.files import human_bytes, write_text
+from ..kit.errors import ProjectError, hint
+from ..kit.files import DamagedFile, human_bytes, read_json, write_text
 from ..kit.layouts import detect, write_to_config
 
 MANIFEST = ".manifest.json"
@@ -64,7 +64,7 @@ def _fetch(cfg, slug: str, force: bool) -> str:
         if by_hand is None or _stamp(cfg, by_hand) == manifest.get("archive"):
             return (
                 f"{slug}: already in {_rel(cfg, raw)} ({_count(manifest)}, as {MANIFEST} records; "
-                f"`python -m {cfg.project.package} data --force` fetches it again)"
+                f"{hint('data', force=True)} fetches it again)"
             )
     if by_hand is not None:
         archive, origin = by_hand, f"{_rel(cfg, by_hand)} (fetched by hand)"
@@ -78,10 +78,13 @@ def _fetch(cfg, slug: str, force: bool) -> str:
 
 
 def read_manifest(raw: Path) -> dict | None:
-    """What the last finished `make data` recorded, or None."""
+    """What the last finished `make data` recorded, or None (a damaged one too: the fetch rewrites it)."""
     try:
-        manifest = json.loads((raw / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = read_json(raw / MANIFEST)
+    except OSError:
+        return None
+    except DamagedFile as damage:
+        print(f"note: {damage.what}; fetching the data again rebuilds it", file=sys.stderr, flush=True)
         return None
     return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
 
@@ -111,6 +114,22 @@ def _zip_fetched_by_hand(cfg, slug: str) -> Path | None:
             continue
         return path
     return None
+
+
+def _files(folder: Path):
+    return (p for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(PARTIAL))
+
+
+def _refuse_a_page(action: str, saved: Path | None) -> None:
+    """The client saves any 200 it gets for the data as the download: a page that is no zip (a proxy's block
+    page, a captive portal) is said as such, and removed so that nothing looks downloaded."""
+    if saved is None or Path(f"{saved}{PARTIAL}").exists():
+        return
+    with open(saved, "rb") as handle:
+        head = handle.read(65536)
+    if not head.startswith(b"PK"):  # every zip starts so
+        saved.unlink()
+        raise kaggle_api.not_an_answer(action, head)
 
 
 def _stamp(cfg, path: Path | None) -> dict | None:
@@ -143,6 +162,7 @@ def _download(cfg, slug: str, force: bool) -> Path:
     except OSError as exc:
         raise ProjectError(f"{action}: cannot write into {_rel(cfg, staging)}: {exc} (free disk space)") from None
     archive = staging / f"{slug}.zip"
+    _refuse_a_page(action, archive if archive.is_file() else next(_files(staging), None))
     if not archive.is_file() or Path(f"{archive}{PARTIAL}").exists():
         raise ProjectError(f"{action}: the client left no finished {archive.name} (run `make data` again)")
     return archive

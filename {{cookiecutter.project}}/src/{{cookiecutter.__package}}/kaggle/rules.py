@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from ..kit import blocks, kaggle_api
 from ..kit.errors import ProjectError
-from ..kit.files import write_text
+from ..kit.files import read_text, write_text
 
 DOCUMENT = "RULES.md"
 FACTS = ("<!-- facts: `make rules` rewrites this block from Kaggle's API; write your own lines outside it -->",
@@ -72,7 +72,8 @@ def write_rules(cfg) -> str:
     page, page_note = _rules_page(api, slug)
     now = datetime.now(UTC).replace(tzinfo=None)
     path = cfg.root / DOCUMENT
-    text = path.read_text(encoding="utf-8") if path.exists() else skeleton(slug)
+    text = read_text(path) if path.exists() else ""
+    text = text if text.strip() else skeleton(slug)  # emptied by hand: the title and checklist come back too
     text = blocks.replace(text, *FACTS, "\n".join(facts(competition, slug, now)), DOCUMENT, _under_title)
     text = blocks.replace(text, *PAGE, "\n".join(page_block(page, page_note, slug, now)), DOCUMENT, _at_end)
     write_text(path, text)

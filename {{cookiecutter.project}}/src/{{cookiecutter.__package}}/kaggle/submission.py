@@ -2,7 +2,8 @@
 
 `validate` compares a CSV with sample_submission.csv (columns, rows, ids, empty cells,
 label types); `predict` calls it on the file it writes, `submit` again before spending a
-submission. `submit` refuses code competitions, shows today's count against the daily
+submission. `submit` refuses a file the log shows was sent before (same sha256; --force
+sends it anyway), refuses code competitions, shows today's count against the daily
 limit, asks before it sends (unless --yes), checks that Kaggle took the file (the
 `kaggle` CLI exits 0 even when it did not), waits for the public score, and appends
 every submission to submissions/log.csv with the run id and the git commit.
@@ -18,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..kit import kaggle_api, runs
-from ..kit.errors import ProjectError
-from ..kit.files import room_for, sha256, write_text
+from ..kit.errors import ProjectError, hint
+from ..kit.files import read_rows, read_text, room_for, sha256, write_text
 
 SUBMISSIONS = "submissions"
 LOG = "log.csv"
@@ -128,11 +129,18 @@ def _check_type(pd, name: str, column: str, expected, given) -> None:
         )
 
 
-def submit(cfg, file=None, message=None, yes: bool = False) -> str:
-    """Validate, check today's limit, ask, submit, then wait for the public score and log it."""
+def submit(cfg, file=None, message=None, yes: bool = False, force: bool = False) -> str:
+    """Validate, refuse a file sent before, check today's limit, ask, submit, then wait for the score and log it."""
     slug = cfg.project.competition
     path = Path(file) if file else latest(cfg)
     validate(cfg, path)
+    sent = _sent_before(cfg, path)
+    if sent and not force:
+        raise ProjectError(
+            f"{_rel(cfg, path)} was already submitted to {slug} {sent} (nothing was sent: submit another file, "
+            f"or {hint('submit', force=True)} to spend a submission on it again)"
+        )
+    _log_text(cfg)  # a log that cannot be read must stop us before a submission is spent, not after
     _check_log_writable(cfg)
     api = kaggle_api.client()
     competition = kaggle_api.competition(api, slug)
@@ -154,7 +162,11 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
         raise ProjectError(f"no submissions left for {slug}: {why} (the count resets at 00:00 UTC, {_reset()})")
     print(f"submissions today: {used} of {cap} used, {left} left", file=sys.stderr)
     message = message or cfg.submit.message
-    if not yes and not _confirm(f"submit {_rel(cfg, path)} to {slug} as {message!r}, using 1 of {left} left today"):
+    again = f" again (already sent {sent})" if sent else ""
+    if sent and yes:
+        print(f"submit: sending {_rel(cfg, path)}{again}, as forced", file=sys.stderr)
+    plan = f"submit {_rel(cfg, path)} to {slug}{again} as {message!r}, using 1 of {left} left today"
+    if not yes and not _confirm(plan):
         return f"submit: not sent; {left} submissions left today"
     before = {s.ref for s in _submissions(api, slug)}
     action = f"submitting {path.name} to {slug}"
@@ -190,6 +202,25 @@ def submit(cfg, file=None, message=None, yes: bool = False) -> str:
     )
 
 
+def _sent_before(cfg, path: Path) -> str:
+    """When this very file (same sha256) went to this competition, with its score, as the log says; '' if never.
+    An unconfirmed row does not count: whether Kaggle took that file is unknown, and sending it is the fix."""
+    if not (cfg.root / SUBMISSIONS / LOG).is_file():
+        return ""
+    digest, slug = sha256(path), cfg.project.competition
+    rows = [
+        row
+        for row in read_log(cfg)
+        if row.get("sha256") == digest and row.get("competition") == slug and row.get("status") != "unconfirmed"
+    ]
+    if not rows:
+        return ""
+    last = rows[-1]
+    score = f"public score {last['public_score']}" if last.get("public_score") else f"status {last.get('status')}"
+    times = f"{len(rows)} times, last " if len(rows) > 1 else ""
+    return f"{times}on {last.get('time_utc')} ({score}, submission {last.get('submission_id') or 'unknown'})"
+
+
 def _check_log_writable(cfg) -> None:
     """Refuse before a submission is spent that could not be logged (a read-only folder, a full disk)."""
     log = cfg.root / SUBMISSIONS / LOG
@@ -213,9 +244,7 @@ def latest(cfg) -> Path:
 def _confirm(plan: str) -> bool:
     """Ask before spending a submission; with nobody to ask, refuse rather than spend it silently."""
     if not sys.stdin.isatty():
-        raise ProjectError(
-            f"not sent: about to {plan}, with no terminal to ask on (run `make submit YES=1`, or add --yes)"
-        )
+        raise ProjectError(f"not sent: about to {plan}, with no terminal to ask on (run {hint('submit', yes=True)})")
     return input(f"{plan[0].upper()}{plan[1:]}? [y/N] ").strip().lower() in {"y", "yes"}
 
 
@@ -247,7 +276,7 @@ def _wait_for_score(api, slug: str, submitted, budget: int):
 def _log(cfg, path: Path, message: str, ref: int, status: str, score: str) -> None:
     """Append one row to submissions/log.csv (rewritten atomically: never half a row)."""
     log = cfg.root / SUBMISSIONS / LOG
-    old = with_cv_column(log.read_text(encoding="utf-8") if log.is_file() else "")
+    old = _log_text(cfg)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if not old:
@@ -279,6 +308,17 @@ def _rel(cfg, path: Path) -> str:
     return str(path.relative_to(cfg.root)) if path.is_relative_to(cfg.root) else str(path)
 
 
+def _log_text(cfg) -> str:
+    """submissions/log.csv's text, with the cv_score column; "" when there is none. One that is not UTF-8
+    or not CSV (a spreadsheet saved it in cp1252, a merge conflict) is a DamagedFile naming the line."""
+    path = cfg.root / SUBMISSIONS / LOG
+    if not path.is_file():
+        return ""
+    text = read_text(path)
+    read_rows(path, text=text)  # what csv cannot parse is one line here, not a traceback below
+    return with_cv_column(text)
+
+
 def with_cv_column(text: str) -> str:
     """A log written before the cv_score column, with the column added and an empty cell in every old row."""
     rows = list(csv.reader(io.StringIO(text)))
@@ -297,7 +337,7 @@ def read_log(cfg) -> list[dict]:
     path = cfg.root / SUBMISSIONS / LOG
     if not path.is_file():
         raise ProjectError(f"no {SUBMISSIONS}/{LOG} yet: nothing submitted from here (`make submit` logs each one)")
-    rows = list(csv.DictReader(io.StringIO(with_cv_column(path.read_text(encoding="utf-8")))))
+    rows = read_rows(path, text=_log_text(cfg))
     for row in rows:
         if not row.get(CV):
             row[CV] = runs.run_score(cfg, row.get("run_id") or "")

@@ -13,8 +13,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ProjectError
-from .files import write_text
+from .errors import ProjectError, suggest
+from .files import read_text, write_text
 
 CONFIG_FILE = "config.toml"
 LAYOUTS = ("auto", "pixel-csv", "labels-csv", "folder-per-class", "labels-in-names", "tabular")
@@ -164,14 +164,14 @@ def load(path: Path | None = None) -> Config:
     """Read and check config.toml (found upwards from the current folder when no path is given)."""
     path = Path(path) if path else find_root() / CONFIG_FILE
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_text(path))
     except FileNotFoundError:
         raise ProjectError(f"{path} is missing (run commands inside the project folder)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"{path} is not valid TOML: {exc} (fix that line)") from None
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ProjectError(f"{path.name}: unknown table [{unknown[0]}]{_suggest(unknown[0], SECTIONS)}")
+        raise ProjectError(f"{path.name}: unknown table [{unknown[0]}]{suggest(unknown[0], SECTIONS)}")
     if "project" not in raw:
         raise ProjectError(f"{path.name}: the [project] table is missing (bake the project again or restore it)")
     tables = {}
@@ -188,7 +188,7 @@ def set_value(path: Path, section: str, key: str, value) -> None:
     import tomlkit
 
     path = Path(path)
-    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    document = tomlkit.parse(read_text(path))
     if section not in document:
         document[section] = tomlkit.table()
     document[section][key] = value
@@ -199,7 +199,7 @@ def _check_table(name: str, cls, values: dict):
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in values.items():
         if key not in known:
-            raise ProjectError(f"{CONFIG_FILE}: unknown key {name}.{key}{_suggest(key, known)}")
+            raise ProjectError(f"{CONFIG_FILE}: unknown key {name}.{key}{suggest(key, known)}")
         _check_value(name, key, _resolve(known[key].type), value)
     unset = dataclasses.MISSING
     missing = [k for k, f in known.items() if k not in values and f.default is unset and f.default_factory is unset]
@@ -241,8 +241,3 @@ def _resolve(annotation):
 
 def _example(kind: type) -> str:
     return {str: '"text"', int: "3", float: "0.5", bool: "true", list: '["Name"]'}.get(kind, "...")
-
-
-def _suggest(word: str, options) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(options)})"

@@ -2,9 +2,10 @@
 
 Python, torch and its CUDA build against the NVIDIA driver, each GPU's memory, bf16,
 the [gpu] settings as they will apply here, disk space, Kaggle credentials (where
-they were found; never their value), the cached ImageNet weights checked against
-torchvision's published hash prefix (torch never re-checks a cached file), the data
-and the runs. It reads only: nothing is downloaded or written.
+they were found; never their value; one real call proves Kaggle takes them, since the client
+never checks a legacy key itself), the cached ImageNet weights checked against torchvision's
+published hash prefix (torch never re-checks a cached file), the data and the runs. It reads
+only: nothing is downloaded or written.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def doctor(cfg) -> str:
     _gpus(report)
     _settings(report, cfg)
     _disk(report, cfg)
-    _kaggle(report, cfg)
+    blocked = _kaggle(report, cfg)
     _weights(report, cfg)
-    _data(report, cfg)
+    _data(report, cfg, blocked)
     _runs(report, cfg)
     return report.render()
 
@@ -209,11 +210,14 @@ def _disk(report: Report, cfg) -> None:
     report.add("disk free", f"{free:.1f} GiB at {cfg.root}", problem)
 
 
-def _kaggle(report: Report, cfg) -> None:
+def _kaggle(report: Report, cfg) -> str:
+    """The login, proved by one authenticated call, and the competition; returns why Kaggle would
+    refuse `make data`, in a few words ("" when it would not, or when that could not be asked)."""
     needed = cfg.kind == "kaggle" or cfg.data.dataset.startswith("kaggle:")
     found = kaggle_api.find_credentials()
+    blocked = ""
     if found:
-        report.add("kaggle login", found)
+        blocked = _signed_in(report, cfg, found)
         for path in kaggle_api.exposed():  # a key that others on this machine can read is as good as published
             report.add(
                 "kaggle secret",
@@ -224,6 +228,43 @@ def _kaggle(report: Report, cfg) -> None:
         report.add("kaggle login", "none found", kaggle_api.NO_CREDENTIALS)
     else:
         report.add("kaggle login", "none found (only needed for kaggle: datasets)", note=True)
+    return blocked if needed else ""
+
+
+def _signed_in(report: Report, cfg, found: str) -> str:
+    slug = cfg.project.competition if cfg.kind == "kaggle" else ""
+    try:
+        api = kaggle_api.client()
+        if slug:
+            competition = kaggle_api.competition(api, slug)
+        else:
+            kaggle_api.call("checking the Kaggle login", api.competitions_list)
+    except ProjectError as exc:
+        status = getattr(exc, "status", None)
+        if status == 401:
+            report.add("kaggle login", f"{found}: Kaggle refused it", str(exc))
+            return "Kaggle refuses your login"
+        if status in (403, 404):
+            report.add("kaggle login", f"{found}: Kaggle accepted it")
+            report.add("competition", f"{slug}: {'not found' if status == 404 else 'refused'}", str(exc))
+            return f"Kaggle {'has no competition' if status == 404 else 'refuses access to'} {slug}"
+        report.add("kaggle login", f"{found}: not checked ({exc})", note=True)  # offline, or Kaggle is down
+        return ""
+    except ImportError as exc:
+        report.add("kaggle login", f"{found}: not checked", f"{exc.name or exc} is not installed (run `make setup`)")
+        return ""
+    report.add("kaggle login", f"{found}: Kaggle accepted it")
+    if slug and not competition.user_has_entered:
+        report.add(
+            "competition",
+            f"{slug}: not joined yet",
+            f"you have not joined {slug} yet, so Kaggle refuses its files and submissions "
+            f"(accept the rules at {kaggle_api.rules_url(slug)}, then run `make data`)",
+        )
+        return f"you have not joined {slug}"
+    if slug:
+        report.add("competition", f"{slug}: joined")
+    return ""
 
 
 def _weights(report: Report, cfg) -> None:
@@ -251,10 +292,18 @@ def _weights(report: Report, cfg) -> None:
             )
 
 
-def _data(report: Report, cfg) -> None:
+def _data(report: Report, cfg, blocked: str = "") -> None:
+    """`blocked`: why Kaggle would refuse `make data`, the reason to give when there is no data."""
     raw = cfg.raw
-    if not raw.is_dir() or not any(raw.iterdir()):
-        report.add("data", f"{raw} is empty", f"no data in {raw} (run `make data`)")
+    left = list(raw.iterdir()) if raw.is_dir() else []
+    if not any(not path.name.startswith(".") for path in left):  # hidden: what an unfinished download left
+        if blocked:
+            problem = f"no data in {raw}: `make data` cannot fetch it while {blocked} (fix that first, as said above)"
+        elif left:
+            problem = f"no data in {raw}: the last `make data` stopped before any file arrived (run `make data` again)"
+        else:
+            problem = f"no data in {raw} (run `make data`)"
+        report.add("data", f"none in {raw}", problem)
         return
     if cfg.data.layout == "auto":
         try:

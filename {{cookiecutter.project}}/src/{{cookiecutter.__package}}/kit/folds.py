@@ -19,10 +19,11 @@ from pathlib import Path
 
 from . import dataset, layouts
 from .errors import ProjectError
-from .files import sha256, write_text
+from .files import DamagedFile, read_json, read_rows, sha256, write_text
 
 FOLDS = "data/folds.csv"  # beside data/raw, not in it: data/raw may be Kaggle's read-only input
 INFO = "data/folds.json"
+REMAKE = "`make folds FORCE=1` makes new folds (CV scores change)"
 GROUP = "group"  # the group column's name in folds.csv
 _NOTED: set[str] = set()  # notes already printed by this command (cv reads the folds once per fold)
 
@@ -149,11 +150,16 @@ def _text_sha(text: str) -> str:
 
 
 def _info(cfg) -> dict:
+    """data/folds.json, {} when there is none; a damaged one is said once and left aside (the CSV wins anyway)."""
     path = cfg.root / INFO
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        info = read_json(path)
+    except OSError:
         return {}
+    except DamagedFile as damage:
+        _note(f"note: {damage.what}; going by {FOLDS} alone ({REMAKE} and rewrites both)")
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _describe(info: dict) -> str:
@@ -171,9 +177,8 @@ def load(cfg, images: dataset.Dataset):
     path = cfg.root / FOLDS
     if not path.is_file():
         print(_write(cfg, images), flush=True)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not {"id", "label", "fold"} <= set(frame.columns):
-        raise ProjectError(f"{FOLDS} needs the columns id, label and fold (remake it: `make folds FORCE=1`)")
+    columns = ["id", "label", "fold"]
+    frame = pd.DataFrame(read_rows(path, columns, REMAKE), columns=columns).fillna("")  # a short row: empty cells
     folds = pd.to_numeric(frame["fold"], errors="coerce")
     if folds.isna().any() or (folds < 0).any() or (folds % 1 != 0).any():
         raise ProjectError(f"{FOLDS}: fold holds something other than 0, 1, 2... (remake it: `make folds FORCE=1`)")
@@ -214,9 +219,14 @@ def _note_changes(cfg, path: Path, k: int) -> None:
             f"seed {cfg.cv.seed}{group} (`make folds FORCE=1` remakes them)"
         )
     for note in notes:
-        if note not in _NOTED:
-            _NOTED.add(note)
-            print(note, flush=True)
+        _note(note)
+
+
+def _note(note: str) -> None:
+    """Print a note once per command (cv reads the folds once per fold)."""
+    if note not in _NOTED:
+        _NOTED.add(note)
+        print(note, flush=True)
 
 
 def valid_positions(cfg, images: dataset.Dataset, fold: int) -> list[int]:

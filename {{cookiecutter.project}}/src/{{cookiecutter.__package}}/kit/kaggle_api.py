@@ -13,6 +13,7 @@ Every call goes through `call`, the one place that turns HTTP errors into one li
 from __future__ import annotations
 
 import contextlib
+import difflib
 import email.utils
 import io
 import json
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import watchdog
-from .errors import ProjectError
+from .errors import ProjectError, describe_answer
 
 SETTINGS_URL = "https://www.kaggle.com/settings"
 COMPETITION_URL = "https://www.kaggle.com/competitions/{slug}"
@@ -154,9 +155,11 @@ def client():
         with contextlib.redirect_stdout(io.StringIO()):
             call("signing in to Kaggle", api.authenticate)
     except SystemExit:  # the client's way to say that the token it found is not active
-        raise ProjectError(
+        error = ProjectError(
             f"Kaggle did not accept the {source} (make a new API token at {SETTINGS_URL}, then run it again)"
-        ) from None
+        )
+        error.status = 401  # as an HTTP refusal would say
+        raise error from None
     return api
 
 
@@ -175,6 +178,8 @@ def call(action: str, function, *args, slug: str = "", progress=None, **kwargs):
         try:
             with watchdog.watch(action, progress):
                 return function(*args, **kwargs)
+        except json.JSONDecodeError as exc:  # a 200 that is no JSON: the client reads every 200 as its answer
+            raise not_an_answer(action, exc.doc) from None
         except requests.HTTPError as exc:
             response = exc.response
             status = response.status_code if response is not None else 0
@@ -193,6 +198,23 @@ def call(action: str, function, *args, slug: str = "", progress=None, **kwargs):
         except requests.RequestException as exc:  # timeouts, a connection cut mid-download
             raise ProjectError(f"{action}: the connection to Kaggle failed ({_reason(exc)}) (run it again)") from None
     raise AssertionError("unreachable")
+
+
+def not_an_answer(action: str, body: bytes | str) -> ProjectError:
+    """The error for a 200 whose body is not what Kaggle sends (a proxy's block page, a captive portal)."""
+    return ProjectError(
+        f"{action}: not an answer from Kaggle's API ({_endpoint()}): {describe_answer(body)} (a proxy's block page "
+        "or a network sign-in page? check HTTPS_PROXY, or open kaggle.com in a browser; then run it again)"
+    )
+
+
+def _endpoint() -> str:
+    """The API server the client talks to (production, or the one KAGGLE_API_ENVIRONMENT names)."""
+    from kagglesdk.kaggle_env import get_endpoint, get_env
+
+    with contextlib.suppress(Exception):  # an unknown environment name: the client itself says so
+        return get_endpoint(get_env())
+    return "https://www.kaggle.com"
 
 
 def _delay(status: int, response, attempt: int) -> float | None:
@@ -287,6 +309,19 @@ def competition(api, slug: str):
             raise
         listed = call(f"looking up {slug}", api.competitions_list, search=slug, slug=slug)
         for item in listed.competitions if listed else []:
-            if item.ref.rstrip("/").rsplit("/", 1)[-1] == slug:
+            if _slug_of(item) == slug:
                 return item
         raise
+
+
+def similar(api, slug: str, most: int = 3) -> list[str]:
+    """The competitions Kaggle's search finds for the longer words of a mistyped `slug`, closest first."""
+    found = set()
+    for word in sorted({w for w in slug.split("-") if len(w) > 2}, key=len, reverse=True)[:2]:
+        listed = call(f"searching Kaggle for {word!r}", api.competitions_list, search=word)
+        found.update(_slug_of(item) for item in (listed.competitions if listed else []))
+    return sorted(found, key=lambda name: -difflib.SequenceMatcher(None, slug, name).ratio())[:most]
+
+
+def _slug_of(item) -> str:
+    return item.ref.rstrip("/").rsplit("/", 1)[-1]

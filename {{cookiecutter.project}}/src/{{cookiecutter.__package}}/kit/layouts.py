@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import tabular, targets
 from .config import CONFIG_FILE, set_value
-from .errors import ProjectError
+from .errors import ProjectError, hint
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 PLACES = ("layout", "train", "test", "sample", "id_column", "label_column", "image_folder", "image_suffix")
@@ -496,7 +496,7 @@ def _sample_ids(cfg) -> list[str]:
     if len(repeated):  # predictions for it could never be a valid submission
         raise ProjectError(
             f"{cfg.data.sample} repeats {sample.columns[0]} values, e.g. {list(repeated[:3])} "
-            "(it is damaged: `make data` with --force fetches it again)"
+            f"(it is damaged: {hint('data', force=True)} fetches it again)"
         )
     return ids.tolist()
 

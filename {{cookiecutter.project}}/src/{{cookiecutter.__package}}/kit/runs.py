@@ -4,14 +4,17 @@ A run folder holds config.json (the settings it used, resolved), env.json (git S
 dirty flag, package versions, GPU, seed), metrics.csv (one row per epoch, written as
 it goes), loss.png, confusion.png, top_losses.png, model.pkl and, last of all,
 metrics.json. A run is finished when index.csv says so and metrics.json and model.pkl
-exist: a run stopped by Ctrl-C is marked "interrupted", a crash "failed", and a killed
-process leaves "running" behind; `latest` and `make predict` skip all of those.
+exist: a run stopped by Ctrl-C or SIGTERM (the CLI turns it into Ctrl-C) is marked "interrupted",
+a crash "failed", and only a SIGKILL leaves "running" behind; `latest` and `make predict` skip all of those.
 A cv run (`make cv`, cv.py) holds a run folder per fold, fold-<k>/, in place of
-model.pkl, and one index line for them all.
+model.pkl, and one index line for them all. An index that cannot be read (a spreadsheet
+saved it in cp1252, a merge conflict) is rebuilt from the run folders, the damaged file
+kept beside it as index.csv.damaged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from . import metrics
 from .errors import ProjectError
-from .files import write_text
+from .files import DamagedFile, read_json, read_rows, shown, write_bytes, write_text
 
 RUNS = "runs"
 INDEX = "index.csv"
@@ -59,7 +62,7 @@ class Run:
 
     def update(self, **resolved) -> None:
         """Record a value decided during the run (the lr that lr_find chose) in config.json and the index."""
-        values = json.loads((self.dir / "config.json").read_text(encoding="utf-8"))
+        values = read_json(self.dir / "config.json")
         values["resolved"].update(resolved)
         self.write_json("config.json", values)
         if "lr" in resolved:
@@ -108,11 +111,52 @@ def runs_dir(cfg) -> Path:
 
 
 def read_index(cfg) -> list[dict]:
+    """runs/index.csv's rows; a damaged index (another encoding, a merge conflict) is rebuilt from the run folders."""
     path = runs_dir(cfg) / INDEX
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    try:
+        return read_rows(path, ("run", "status"))
+    except DamagedFile as damage:
+        return _rebuild_index(cfg, damage)
+
+
+def _rebuild_index(cfg, damage: DamagedFile) -> list[dict]:
+    """One row per run folder, from what it holds: status finished (metrics and model there) or unknown.
+    The damaged file is kept beside it first, so that no line the user wrote is lost."""
+    folders = [f for f in runs_dir(cfg).iterdir() if f.is_dir() and not f.name.startswith(".")]
+    rows = sorted(map(_row_from_folder, folders), key=lambda row: (row["started"], row["run"]))
+    path = runs_dir(cfg) / INDEX
+    kept = next(p for n in range(1, 1000) if not (p := path.with_name(f"{INDEX}.damaged{n if n > 1 else ''}")).exists())
+    try:
+        write_bytes(kept, path.read_bytes())
+        _write_index(cfg, rows)
+        done = f"rebuilt it from the {len(rows)} run folders (the damaged file is kept as {RUNS}/{kept.name})"
+    except OSError as exc:  # a read-only project: the rebuilt rows still serve this command
+        done = f"using the {len(rows)} run folders instead (cannot rewrite it: {exc.strerror or exc})"
+    print(f"note: {damage.what}; {done}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _row_from_folder(folder: Path) -> dict:
+    """A run's index line as its folder tells it (a record that is damaged too just leaves its cells empty)."""
+    record, scores = {}, {}
+    with contextlib.suppress(ProjectError):
+        record = settings(folder)
+        scores = _short(read_metrics(folder)) if (folder / METRICS).is_file() else {}
+    model, resolved = record.get("model", {}), record.get("resolved", {})
+    started = time.localtime((folder / "config.json").stat().st_mtime) if (folder / "config.json").is_file() else None
+    lr = resolved.get("lr", model.get("lr"))
+    return {
+        "run": folder.name,
+        "status": "finished" if is_finished(folder) else "unknown",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", started) if started else "",
+        "arch": model.get("arch", ""),
+        "size": str(model.get("size", "")),
+        "epochs": str(model.get("epochs", "")),
+        "lr": f"{lr:.2e}" if isinstance(lr, (int, float)) and lr else "",
+        **scores,
+    }
 
 
 def is_finished(folder: Path, status: str | None = None) -> bool:
@@ -168,12 +212,17 @@ def find(cfg, run: str | None) -> Path:
     return folder
 
 
+AGAIN = "train again, or pick another run with --run <id>"
+
+
 def settings(run_dir: Path) -> dict:
-    """A run's config.json: the settings it used, with what it resolved (task, lr, classes) under "resolved"."""
-    try:
-        return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A run's config.json: the settings it used, with what it resolved (task, lr, classes) under "resolved";
+    {} when it has none (a run from elsewhere)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
         return {}
+    values = read_json(path, AGAIN)
+    return values if isinstance(values, dict) else {}
 
 
 def read_metrics(run_dir: Path) -> dict[str, float]:
@@ -182,10 +231,12 @@ def read_metrics(run_dir: Path) -> dict[str, float]:
     path = run_dir / METRICS
     if not path.is_file():
         raise ProjectError(f"{run_dir.name} has no {METRICS}: it did not finish (`make train` again)")
-    values = json.loads(path.read_text(encoding="utf-8"))
+    values = read_json(path, AGAIN)
+    if not isinstance(values, dict):
+        raise DamagedFile(f"{shown(path)} holds no metrics (a JSON object)", "put back a copy", AGAIN)
     test = run_dir / TEST_METRICS
     if test.is_file():
-        values.update(json.loads(test.read_text(encoding="utf-8")))
+        values.update(read_json(test, "run `make predict` again to rewrite it"))
     return {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -260,8 +311,8 @@ def run_score(cfg, run_id: str) -> str:
     if folder is None or not (folder / METRICS).is_file():
         return ""
     try:
-        values = json.loads((folder / METRICS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        values = read_json(folder / METRICS)
+    except (OSError, ProjectError):  # a damaged record leaves the log's cell empty; compare and predict say why
         return ""
     plain = values.get("metric") or PLAIN_RUN_METRIC.get(
         metrics.resolve(cfg.cv.metric, values.get("task", "classification"))
@@ -297,6 +348,10 @@ def _update_index(cfg, run_id: str, **values) -> None:
             break
     else:
         rows.append({"run": run_id, **values})
+    _write_index(cfg, rows)
+
+
+def _write_index(cfg, rows: list[dict]) -> None:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=INDEX_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -13,7 +13,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ProjectError
+from .errors import ProjectError, hint
 
 TEXT_SHARE = 0.5  # a text column with more distinct values than this share of its rows is free text (names)
 NUMERIC_SHARE = 0.95  # a column whose values are at least this share numbers is a number column with typos
@@ -77,7 +77,9 @@ def read(path: Path, name: str):
         ) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         reason = str(exc).strip().splitlines()[0][:160]
-        raise ProjectError(f"{name} is not a readable CSV ({reason}) (fetch it again: `make data FORCE=1`)") from None
+        raise ProjectError(
+            f"{name} is not a readable CSV ({reason}) (fetch it again: {hint('data', force=True)})"
+        ) from None
 
 
 def training_table(cfg) -> Table:

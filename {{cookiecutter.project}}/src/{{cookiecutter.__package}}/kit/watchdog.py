@@ -5,6 +5,7 @@ server that accepted the connection and then went quiet. `watch` stops such a ca
 nothing has happened for STALL_SECONDS (environment, default 120): for a download,
 "nothing" means its file stopped growing, so a big file on a slow link is never cut.
 It works by a timer signal, so only in the main thread (elsewhere it does nothing).
+`sigterm_as_interrupt` makes a SIGTERM stop a command the way Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -69,6 +70,25 @@ def watch(what: str, progress=None):
         if not _active and _saved:
             signal.setitimer(signal.ITIMER_REAL, 0, 0)
             signal.signal(signal.SIGALRM, _saved.pop() or signal.SIG_DFL)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Run the block with SIGTERM (`kill`, a scheduler's time limit, `docker stop`) raised as Ctrl-C's
+    KeyboardInterrupt: the same cleanup runs (a run marked interrupted, no half-written file) instead of
+    Python dying on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    saved = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
 
 
 def _measure(progress):

@@ -16,7 +16,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ProjectError
+from .errors import ProjectError, hint
 from .quiet import fastai_vision
 
 TORCHVISION = ("resnet18", "resnet34", "resnet50")  # what the prompts offer; any timm name works too
@@ -132,5 +132,5 @@ def _problem(arch: str, exc: Exception) -> str:
     where = f"copy {name} into {cache()}, " if name else "put them in the Hugging Face cache (HF_HOME), "
     return (
         f"could not download ImageNet weights for {arch}: {reason} "
-        f"(connect to the internet, or {where}or train from random init with --no-pretrained)"
+        f"(connect to the internet, or {where}or train from random init: {hint('train', no_pretrained=True)})"
     )

@@ -13,7 +13,7 @@ from datetime import date
 
 from ..kit import blocks, runs
 from ..kit.errors import ProjectError
-from ..kit.files import write_text
+from ..kit.files import read_text, write_text
 from ..kit.runs import find, read_metrics
 from .notes import NOTES, user_start
 
@@ -60,7 +60,7 @@ def compare(cfg, run: str | None = None) -> str:
     path = cfg.root / NOTES
     if not path.is_file():
         raise ProjectError(f"{NOTES} is missing (run `make notes`, then fill its claimed results table)")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     claims = claimed_results(text)
     if not claims:
         raise ProjectError(

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from ..kit import archives, watchdog
-from ..kit.errors import DENIED, FULL, ProjectError
+from ..kit.errors import DENIED, FULL, ProjectError, hint
 from ..kit.kaggle_api import call, client
 from ..kit.layouts import detect, write_to_config
 
@@ -59,7 +59,7 @@ def download(cfg, force: bool = False) -> str:
     elif spec.startswith("path:"):
         what = f"{spec}: linked as {where}"
     else:
-        what = f"{spec}: already in {where} (`data --force` fetches it again)"
+        what = f"{spec}: already in {where} ({hint('data', force=True)} fetches it again)"
         if cfg.data.layout != "auto":
             return f"{what}; layout {cfg.data.layout} as recorded in config.toml"
     return f"{what}; {write_to_config(cfg, _relative(detect(folder), folder, cfg.raw))}"

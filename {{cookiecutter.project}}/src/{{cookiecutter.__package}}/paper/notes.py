@@ -20,17 +20,19 @@ import urllib.request
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 from ..kit import blocks, watchdog
 from ..kit.config import CONFIG_FILE, set_value
-from ..kit.errors import ProjectError
-from ..kit.files import write_text
+from ..kit.errors import ProjectError, describe_answer
+from ..kit.files import read_text, write_text
 from .arxiv_ids import IdError, parse_arxiv_id, split_version
 
 NOTES = "NOTES.md"
 BIB = "paper.bib"
 ENV_URL = "ARXIV_API_URL"  # a format string with {} for the query: a mirror or a test server
 ENV_DELAY = "ARXIV_DELAY_SECONDS"  # the pause between requests; arXiv itself always gets DELAY_SECONDS
+ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"  # the root of every answer of the arXiv API
 DELAY_SECONDS = 3.0  # arXiv's API terms: no more than one request every three seconds
 RETRIES = 3  # the package retries every failed request (even a 400) this many times
 CONNECT_TIMEOUT = 1.0  # an offline bake must give up in well under two seconds
@@ -119,9 +121,9 @@ def write_notes(cfg, paper: str | None = None) -> str:
     body = render(result, latest, pinned=split_version(ident)[1] is not None)
 
     notes_path, bib_path = cfg.root / NOTES, cfg.root / BIB
-    old_text = notes_path.read_text(encoding="utf-8") if notes_path.exists() else None
+    old_text = read_text(notes_path) if notes_path.exists() else None
     new_text, old_ident, old_body = merge(old_text, fetched, body)
-    bib_old = bib_path.read_text(encoding="utf-8") if bib_path.exists() else ""
+    bib_old = read_text(bib_path) if bib_path.exists() else ""
     bib_text = merge_bib(bib_old, fetched, bibtex(result))
 
     write_text(notes_path, new_text)
@@ -191,6 +193,8 @@ def fetch(ident: str):
     ids = [ident, base] if pinned else [ident]
     client = arxiv.Client(page_size=len(ids), delay_seconds=delay, num_retries=RETRIES)
     client.query_url_format = url
+    # the package reads any 200 as a feed, and a page that is none as "no such paper": check each answer first
+    client._session.hooks["response"].append(_feed_only)
     search = arxiv.Search(id_list=ids, max_results=len(ids))
     with _spaced(f"{parts.hostname}_{parts.port or parts.scheme}", delay), _warnings_of("arxiv") as warned:
         try:
@@ -212,11 +216,6 @@ def fetch(ident: str):
     refused = [_error_text(m) for m in warned if "/api/errors" in m]  # the package skips error entries
     if refused:
         raise ProjectError(f"arXiv refused {ident}: {refused[0]} (check the id on https://arxiv.org/abs/{base})")
-    if any(m.startswith("Malformed feed") for m in warned):
-        raise ProjectError(
-            "arXiv's answer was not a feed, as when it is rate-limiting ('Rate exceeded.') "
-            "(wait a minute, then `make notes`)"
-        )
     found = [r for r in results if split_version(r.get_short_id())[0] == base]
     chosen = [r for r in found if r.get_short_id() == ident] if pinned else found[:1]
     if not chosen:
@@ -226,6 +225,36 @@ def fetch(ident: str):
         )
     versions = [split_version(r.get_short_id())[1] or 1 for r in found]
     return chosen[0], max(versions)
+
+
+def _feed_only(response, *args, **kwargs):
+    """A response hook: a 200 that is not an Atom feed (a proxy's block page, a captive portal, a mistyped
+    mirror in ARXIV_API_URL) stops the request as one line that says so."""
+    if response.status_code != 200 or _is_atom(response.content):
+        return response
+    if response.content.strip().startswith(b"Rate exceeded"):
+        raise ProjectError(
+            "arXiv's answer was not a feed, as when it is rate-limiting ('Rate exceeded.') "
+            "(wait a minute, then `make notes`)"
+        )
+    page = urlsplit(response.url)
+    what = describe_answer(response.content, response.headers.get("Content-Type", ""))
+    raise ProjectError(
+        f"not an arXiv API answer from {page.scheme}://{page.netloc}{page.path}: {what} "
+        f"(check {ENV_URL}, or the proxy or network sign-in page in between; then `make notes`)"
+    )
+
+
+def _is_atom(content: bytes) -> bool:
+    """Whether a document's first element is an Atom <feed> (what the arXiv API always answers)."""
+    parser = ElementTree.XMLPullParser(events=("start",))
+    try:
+        parser.feed(content)
+        for _, element in parser.read_events():
+            return element.tag == ATOM_FEED
+    except ElementTree.ParseError:
+        pass
+    return False
 
 
 def _reachable(parts) -> None:
@@ -376,7 +405,7 @@ def bibtex(result) -> str:
 def merge(old: str | None, ident: str, body: str) -> tuple[str, str | None, str | None]:
     """(new NOTES.md, previous id, previous body): only the generated block changes."""
     block = _block(ident, body)
-    if old is None:
+    if old is None or not old.strip():  # none yet, or emptied by hand: the user's sections come back too
         return block + "\n\n" + USER_SECTIONS, None, None
     found = _find(old, BEGIN_RE, END, NOTES)
     if found is None:
@@ -423,7 +452,7 @@ def _normal(body: str) -> str:
 
 def _what_changed(old_text, old_ident, old_body, ident, body) -> str:
     title = _fields(body)["Title"]
-    if old_text is None:
+    if not (old_text or "").strip():
         return f"created for arXiv {ident} ({title})"
     if old_body is None:
         return f"arXiv {ident} ({title}) added on top of your text"
