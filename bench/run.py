@@ -1,8 +1,10 @@
 """make bench: throughput and accuracy ratios, measured side by side in one run (never asserted in tests).
 
-(a) the generated baseline (`train` of a freshly baked Kaggle project) against a hand-written
-    lesson-1 fastai script (bench/minimal.py) on the same images at the same size: training
-    images/s and final validation accuracy, as ratios;
+(a) the generated baseline (`train` + `predict` of a freshly baked Kaggle project) against a
+    hand-written lesson-1 fastai script (bench/minimal.py: fine_tune, then the test predictions)
+    on the same images, size, epochs, architecture and weights, each side in a fresh Python, runs
+    interleaved (--runs): wall time as a ratio of the means (goal: at most 1.00) and the accuracy
+    gap (goal: at least -0.005), and which learning rate the baseline took;
 (b) the generated baseline's training loop fed by its real data pipeline against the same loop
     fed by synthetic tensors already on the device: how much the data side costs, as a ratio;
 (c) pixel-CSV -> images conversion: rows/s on digit-recognizer's 42,000 rows;
@@ -12,13 +14,14 @@
     20 s on 2 CPU cores), rows/s of fitting and of predicting, and the fastai import they pay.
 
 The data is scikit-learn's 1,797 bundled digits (upscaled to 28x28, as in digit-recognizer) and,
-for (d), a seeded scikit-learn classification table, so it runs offline. ImageNet weights come
-from torchvision's cache when they are there; otherwise both sides start from the same random
-init, and the report says so. On a GPU the generated side applies config.toml's [gpu] settings
-(precision, channels_last, ...); the minimal script keeps fastai's defaults, as a newcomer's would.
+for (d), a seeded scikit-learn classification table, so it runs offline. ImageNet weights need a
+download: both sides load the same stand-in (seeded weights in torchvision's cache file, written
+by the baked tests' own helper), through the real pretrained path. On a GPU the generated side
+applies config.toml's [gpu] settings (precision, channels_last, ...); the minimal script keeps
+fastai's defaults, as a newcomer's would.
 Other jobs on the machine skew every figure: (d) prints the load average before and after.
 
-    python bench/run.py                 # CPU default: resnet18 at 64 px; about 3 minutes on 2 cores, (d) included
+    python bench/run.py                 # CPU default: resnet18 at 64 px; about 6 minutes on 2 cores, (d) included
     python bench/run.py --size 224 --arch resnet34 --repeat 20    # a GPU
     python bench/run.py --only table    # (d) alone, about a minute on 2 cores
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -48,6 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=64, help="image size in pixels (default: 64)")
     parser.add_argument("--epochs", type=int, default=1, help="fine_tune epochs after the frozen one (default: 1)")
     parser.add_argument("--repeat", type=int, default=1, help="use the 1,797 digits N times (default: 1)")
+    parser.add_argument("--runs", type=int, default=2, help="interleaved runs of each side in (a) (default: 2)")
     parser.add_argument("--steps", type=int, default=20, help="timed batches per side in (b) (default: 20)")
     parser.add_argument("--verbose", action="store_true", help="show fastai's progress bars")
     parser.add_argument("--only", choices=("images", "table"), help="run (a)-(c) on images, or (d) on a table")
@@ -69,25 +74,18 @@ def main(argv=None) -> int:
 def parts_images(pkg, root: Path, scratch: Path, args) -> None:
     images, labels = pkg.smoke.digits()
     images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
-    cfg = project(pkg, root, images, labels, args)
-    folders = class_folders(scratch / "folders", images, labels)
-    cached = pkg.weights.cached(args.arch)
-    pretrained = cached is not None
-    cfg = cfg.override("model", pretrained=pretrained)
-    plan = pkg.gpu.resolve(cfg.gpu)
-    weights = (
-        f"weights from the cache ({cached}): fine_tune on both sides"
-        if pretrained
-        else "no cached weights: random init on both sides (generated: all layers; minimal: fine_tune as written)"
-    )
+    project(pkg, root, images, labels, args)
+    folders, tests = class_folders(scratch / "folders", images, labels)
+    torch_home = stand_in_weights(root, scratch / "torch", args.arch)
+    plan = pkg.gpu.resolve(pkg.config.load(root / "config.toml").gpu)
     print(
         f"bench: {plan.device} ({_cores()} cores{', ' + plan.gpus[0] if plan.gpus else ''}), {args.arch} "
-        f"at {args.size} px, {len(images):,} digits, {args.epochs + 1} epochs, batch 64, {weights}",
+        f"at {args.size} px, {len(images):,} digits, fine_tune {args.epochs} (+1 frozen) epochs, batch 64, "
+        f"the same stand-in weights on both sides (seeded, in {torch_home.name}/: ImageNet's need a download)",
         flush=True,
     )
-    generated = part_a_generated(pkg, cfg, args)
-    minimal = part_a_minimal(folders, args, pretrained)
-    print_a(generated, minimal)
+    print_a(*part_a(pkg, root, folders, tests, torch_home, args))
+    cfg = pkg.config.load(root / "config.toml").override("model", lr=2e-3)
     real, synthetic = part_b(pkg, cfg, args)
     print(
         f"(b) training loop: real data {real:,.1f} img/s, synthetic tensors {synthetic:,.1f} img/s: "
@@ -117,26 +115,35 @@ def bake(scratch: Path):
     return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{m}") for n, m in names.items()}), root
 
 
-def project(pkg, root: Path, images, labels, args):
-    """digit-recognizer's layout in the baked project, recorded as `make data` would."""
+def project(pkg, root: Path, images, labels, args) -> None:
+    """digit-recognizer's layout in the baked project, recorded as `make data` would; [model] as the minimal
+    script's (lr 0: the baseline's own choice, which for a fit this short is fine_tune's default 2e-3)."""
     pkg.smoke.write_pixel_csv(root / "data" / "raw", images, labels)
     path = root / "config.toml"
-    for key, value in {"arch": args.arch, "size": args.size, "epochs": args.epochs, "bs": 64, "lr": 2e-3}.items():
-        pkg.config.set_value(path, "model", key, value)  # lr 2e-3: fine_tune's default, as in the minimal script
-    cfg = pkg.config.load(path)
-    pkg.layouts.write_to_config(cfg, pkg.layouts.detect(cfg.raw))
-    return pkg.config.load(path)
+    for key, value in {"arch": args.arch, "size": args.size, "epochs": args.epochs, "bs": 64, "lr": 0.0}.items():
+        pkg.config.set_value(path, "model", key, value)
+    pkg.layouts.write_to_config(pkg.config.load(path), pkg.layouts.detect(root / "data" / "raw"))
 
 
-def class_folders(folder: Path, images, labels) -> Path:
-    """The same training images as PNG class folders, the minimal script's input."""
+def stand_in_weights(root: Path, torch_home: Path, arch: str) -> Path:
+    """torchvision's cache file for `arch` holding seeded weights, written by the baked tests' own helper."""
+    sys.path.insert(0, str(root / "tests"))
+    import tiny_data
+
+    return tiny_data.seed_weights(torch_home, [arch])
+
+
+def class_folders(folder: Path, images, labels) -> tuple[Path, Path]:
+    """The same training images as PNG class folders (the minimal script's input), and the test images."""
     from PIL import Image
 
     n_test = int(len(images) * 0.2)  # smoke.write_pixel_csv keeps the first 20% as the test split
-    for i, (image, label) in enumerate(zip(images[n_test:], labels[n_test:], strict=True)):
-        (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / str(label) / f"{i:06d}.png")
-    return folder
+    (folder / "test").mkdir(parents=True)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        target = folder / "test" if i < n_test else folder / "train" / str(label)
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(target / f"{i:06d}.png")
+    return folder / "train", folder / "test"
 
 
 @contextlib.contextmanager
@@ -148,63 +155,72 @@ def quiet(verbose: bool):
         yield
 
 
-def part_a_generated(pkg, cfg, args) -> dict:
-    print("(a) training the generated baseline ...", flush=True)
-    started = time.perf_counter()
-    with quiet(args.verbose):
-        pkg.train.train(cfg)
-    metrics = pkg.runs.read_metrics(pkg.runs.latest(cfg))
-    return {
-        "ips": metrics["train_images_per_s"],
-        "accuracy": metrics["accuracy"],
-        "wall": time.perf_counter() - started,
+GENERATED = """
+import json
+from {package} import train
+from {package}.kaggle.commands import predict
+from {package}.kit import config, runs
+cfg = config.load("config.toml")
+train.train(cfg)
+predict(cfg)
+run = runs.latest(cfg)
+m, resolved = runs.read_metrics(run), runs.settings(run)["resolved"]
+print(json.dumps({{"accuracy": m["accuracy"], "ips": m["train_images_per_s"], "lr": resolved["lr_from"]}}))
+"""
+
+
+def part_a(pkg, root: Path, folders: Path, tests: Path, torch_home: Path, args) -> tuple[list, list]:
+    """Each side in a fresh Python (one fastai import each): the generated `train` + `predict`, and the minimal
+    script's fine_tune + test predictions; interleaved (G M, M G, ...) so a busy machine hurts both alike."""
+    package = pkg.train.__name__.split(".")[0]
+    env = {"TORCH_HOME": str(torch_home)}
+    sides = {
+        "generated": lambda: _json(root, root / "src", env, "-c", GENERATED.format(package=package)),
+        "minimal": lambda: _json(
+            root,
+            root / "src",
+            env,
+            str(Path(__file__).with_name("minimal.py")),
+            str(folders),
+            str(tests),
+            "--size",
+            str(args.size),
+            "--arch",
+            args.arch,
+            "--epochs",
+            str(args.epochs),
+        ),
     }
+    results = {name: [] for name in sides}
+    for i in range(args.runs):
+        for name in sorted(sides, reverse=i % 2 == 1):
+            print(f"(a) run {i + 1} of {args.runs}: {name} ...", flush=True)
+            results[name].append(sides[name]())
+    return results["generated"], results["minimal"]
 
 
-def part_a_minimal(folders: Path, args, pretrained: bool) -> dict:
-    print("(a) training the minimal lesson-1 script ...", flush=True)
-    import torchvision.models
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    import minimal
-
-    timer = throughput_callback()
+def _json(folder: Path, src: Path, env: dict, *args: str) -> dict:
+    """Run `python ARGS` in `folder`; its last stdout line (JSON) and the wall seconds it took."""
+    env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
-    with quiet(args.verbose):
-        learn = minimal.train(
-            folders, args.size, getattr(torchvision.models, args.arch), args.epochs, pretrained, [timer]
-        )
-        accuracy = float(learn.validate()[1])
-    return {"ips": timer.images / timer.seconds, "accuracy": accuracy, "wall": time.perf_counter() - started}
+    done = subprocess.run([sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"bench: `python {' '.join(args)[:60]}` failed:\n{done.stderr[-2000:]}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": time.perf_counter() - started}
 
 
-def throughput_callback():
-    """Training images per second over the training phases only (validation excluded), like the baseline's."""
-    from fastai.callback.core import Callback
-    from fastai.torch_core import find_bs
+def print_a(generated: list, minimal: list) -> None:
+    import statistics
 
-    class Throughput(Callback):
-        images, seconds = 0, 0.0
-
-        def before_train(self):
-            self.start = time.perf_counter()
-
-        def after_batch(self):
-            if self.training:
-                self.images += find_bs(self.learn.yb)
-
-        def after_train(self):
-            self.seconds += time.perf_counter() - self.start
-
-    return Throughput()
-
-
-def print_a(generated: dict, minimal: dict) -> None:
     for name, side in (("generated baseline", generated), ("minimal fastai    ", minimal)):
-        print(f"    {name} {side['ips']:8.1f} img/s  accuracy {side['accuracy']:.4f}  ({side['wall']:.0f} s wall)")
+        walls = ", ".join(f"{r['wall']:.1f}" for r in side)
+        accuracies = ", ".join(f"{r['accuracy']:.4f}" for r in side)
+        print(f"    {name} wall {walls} s; accuracy {accuracies}; train {side[0]['ips']:.0f} img/s")
+    ratio = statistics.mean(r["wall"] for r in generated) / statistics.mean(r["wall"] for r in minimal)
+    gap = statistics.mean(r["accuracy"] for r in generated) - statistics.mean(r["accuracy"] for r in minimal)
     print(
-        f"    ratio generated/minimal: speed {generated['ips'] / minimal['ips']:.2f}x, "
-        f"accuracy {generated['accuracy'] / max(minimal['accuracy'], 1e-9):.2f}x",
+        f"    generated/minimal, means of {len(generated)} interleaved runs: time {ratio:.2f}x (goal <= 1.00), "
+        f"accuracy {gap:+.4f} (goal >= -0.005); the baseline's lr: {generated[0]['lr']}",
         flush=True,
     )
 
@@ -317,7 +333,7 @@ def part_d(pkg, folder: Path, verbose: bool) -> None:
     predict = _command(folder, src, "-m", package, "predict")
     metrics = pkg.runs.read_metrics(pkg.runs.latest(cfg))
     with quiet(verbose):
-        pkg.quiet.fastai_vision()
+        pkg.quiet.fastai_for("tabular")
         started = time.perf_counter()
         pkg.predict.predict(cfg)
         predicted = time.perf_counter() - started

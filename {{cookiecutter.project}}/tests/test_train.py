@@ -65,6 +65,28 @@ def test_one_epoch_on_tiny_digits_beats_chance_by_far(trained):
     assert f"-> runs/{run.name}/ (next: make predict)" in summary
 
 
+def test_lr_find_costs_at_most_a_tenth_of_the_fit_and_never_runs_on_too_few_batches():
+    assert train.lr_find_batches(150) == 0, "15 batches: too few for a usable curve"
+    assert train.lr_find_batches(400) == 40
+    assert train.lr_find_batches(50_000) == 100, "fastai's own count is the most it takes"
+
+
+def test_a_cpu_run_estimates_its_time_after_a_few_batches_and_names_cheaper_settings(
+    tmp_path, torch_home, monkeypatch, capsys
+):
+    """A 224 px run on a CPU can take an hour: after the first batches it says how long, and what is faster."""
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    monkeypatch.setattr(train, "SAY_AFTER", 0)  # this tiny run takes seconds: say it anyway, hint included
+    monkeypatch.setattr(train, "LONG", 0)
+    monkeypatch.setenv("MAKE_HINTS", "1")  # as `make train` sets it: the hint in make's words
+    cfg = make_project(tmp_path, lambda raw: tiny_data.digit_recognizer(raw, n=80, test=5), **{**FAST, "size": 72})
+    train.train(cfg)
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if line.startswith("time: ")]
+    assert said == ["time: about 1 min for 2 epochs here; `make train SIZE=64 ARCH=resnet18` takes a fraction of that"]
+    assert "fit: 1 epoch with the pretrained layers frozen, then 1 of every layer" in out
+
+
 @pytest.mark.slow
 def test_the_run_folder_holds_config_environment_metrics_plots_and_model(trained):
     """A run can be understood and repeated later from its folder alone."""
@@ -128,14 +150,14 @@ def test_other_layouts_train_and_predict_in_their_own_format(tmp_path, torch_hom
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     for key, value in tiny_data.NO_NETWORK.items():
         monkeypatch.setenv(key, value)
-    with_lr_find = name in ("dogs-vs-cats-labels-in-names", "oxford-pets-without-a-test-split")
-    cfg = make_project(tmp_path, OTHER_LAYOUTS[name], **{**FAST, "epochs": 0, "lr": 0.0 if with_lr_find else 0.003})
+    auto_lr = name in ("dogs-vs-cats-labels-in-names", "oxford-pets-without-a-test-split")
+    cfg = make_project(tmp_path, OTHER_LAYOUTS[name], **{**FAST, "epochs": 0, "lr": 0.0 if auto_lr else 0.003})
     train.train(cfg)
     predicted = predict(cfg)
     run = runs.latest(cfg)
-    if with_lr_find:
-        chosen = json.loads((run / "config.json").read_text())["resolved"]["lr"]
-        assert 1e-6 < chosen < 1, "lr_find chose a learning rate and the run recorded it"
+    if auto_lr:  # a few batches: lr_find would cost more than the fit, so the recipe's rate, recorded with why
+        resolved = json.loads((run / "config.json").read_text())["resolved"]
+        assert resolved["lr"] == module("recipes.vision").LR and resolved["lr_from"].startswith("the recipe's LR")
     if KIND == "paper":
         metrics = runs.read_metrics(run)
         if name.startswith("oxford"):

@@ -19,12 +19,14 @@ from pathlib import Path
 
 from . import report
 from .kit import dataset, gpu, layouts, runs, weights
-from .kit.errors import ProjectError
+from .kit.errors import ProjectError, hint
 from .kit.files import atomic_path
 from .kit.quiet import fastai_for
 from .recipes import tabular, vision
 
-DEFAULT_LR = 2e-3  # fastai's fine_tune default: used when lr_find cannot run (several GPUs)
+LR_FIND_MAX, LR_FIND_SHARE, LR_FIND_MIN = 100, 0.1, 20  # batches: see lr_find_batches
+ESTIMATE_AFTER = 5  # timed training batches (after a warm-up one) before a CPU run's time estimate
+SAY_AFTER, LONG = 60, 300  # seconds: a CPU fit that long gets a time estimate; an image one that long, a hint
 
 
 def recipe_for(cfg):
@@ -57,14 +59,10 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
     if dry_run:
         found = f"{dls.c} classes" if data.task == "classification" else data.task
         return f"dry run: {n_train} train + {n_valid} valid {unit}, {found}, {what}; nothing written"
-    if plan.device == "cpu" and data.table is None and cfg.model.size >= 128 and n_train > 5000:
-        print(
-            f"hint: {n_train:,} images at {cfg.model.size} px is slow on a CPU; try `make train SIZE=64 ARCH=resnet18`"
-        )
     distributed = gpu.launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     if not gpu.is_main():  # the other processes of a multi-GPU run: train in step, write nothing
         with learn.distrib_ctx():
-            recipe.fit(learn, cfg, pretrained, cfg.model.lr or DEFAULT_LR, [])
+            recipe.fit(learn, cfg, pretrained, cfg.model.lr or recipe.LR, [])
         return ""
     fold = (split or {}).get("fold")
     short = cfg.model.arch if data.table is None else "tabular"
@@ -76,14 +74,15 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
     folder = Path(into) / f"fold-{fold}" if into is not None else None
     with runs.new_run(cfg, resolved, short, folder=folder) as run:
         learn.path = run.dir
-        lr = cfg.model.lr or (DEFAULT_LR if distributed else _find_lr(learn))
-        if not cfg.model.lr:
-            print(f"lr: {lr:.2g} ({'lr_find' if not distributed else 'default: lr_find skipped across GPUs'})")
-        run.update(lr=lr)
+        epochs = recipe.epochs(cfg, pretrained)
+        lr, source = _learning_rate(learn, cfg, recipe, epochs, distributed)
+        print(f"lr: {lr:.2g} ({source})", flush=True)
+        run.update(lr=lr, lr_from=source)
         names = [m.name for m in learn.metrics]
         recorder = _epoch_recorder(runs.EpochLog(run.dir / "metrics.csv", ["train_loss", "valid_loss", *names]))
+        cbs = [recorder] + ([_estimate(epochs, _cheaper(cfg, data))] if plan.device == "cpu" else [])
         with learn.distrib_ctx() if distributed else nullcontext():
-            recipe.fit(learn, cfg, pretrained, lr, [recorder])
+            recipe.fit(learn, cfg, pretrained, lr, cbs)
         metrics = report.valid(learn, run.dir, recorder, cfg, data.task, data.transform, data.table is not None)
         metrics["lr"], metrics["seconds"] = lr, round(time.perf_counter() - started, 1)
         if plan.device == "cuda":
@@ -132,14 +131,63 @@ def _to_device(learn, plan) -> None:
         learn.to_bf16()
 
 
-def _find_lr(learn) -> float:
+def lr_find_batches(fit_batches: int) -> int:
+    """The batches lr_find may take: a tenth of the fit's, at most fastai's 100; 0 (no search) when that is
+    under LR_FIND_MIN, too few for a usable curve: such a short run takes the recipe's rate."""
+    n = min(LR_FIND_MAX, int(fit_batches * LR_FIND_SHARE))
+    return n if n >= LR_FIND_MIN else 0
+
+
+def _learning_rate(learn, cfg, recipe, epochs: int, distributed: bool) -> tuple[float, str]:
+    """(the rate, where it came from): model.lr, else lr_find when it costs little, else the recipe's LR."""
+    if cfg.model.lr:
+        return cfg.model.lr, "model.lr"
+    if distributed:
+        return recipe.LR, "the recipe's LR: lr_find does not run across GPUs"
+    fit_batches = len(learn.dls.train) * epochs
+    n = lr_find_batches(fit_batches)
+    if not n:
+        return recipe.LR, f"the recipe's LR: lr_find would cost more than a tenth of this {fit_batches}-batch fit"
+    print(f"lr_find: trying learning rates on {n} batches before the fit (set model.lr to skip it)", flush=True)
     with learn.no_logging(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        found = learn.lr_find(show_plot=False)
+        found = learn.lr_find(num_it=n, show_plot=False)
     lr = float(found.valley)
     if not math.isfinite(lr) or lr <= 0:
-        return DEFAULT_LR
-    return float(f"{lr:.2g}")
+        return recipe.LR, "the recipe's LR: lr_find found no valley"
+    return float(f"{lr:.2g}"), f"lr_find over {n} batches"
+
+
+def _cheaper(cfg, data) -> str:
+    """The settings that make a slow image run on a CPU several times faster, as the user types them."""
+    if data.table is not None or (cfg.model.size <= 64 and cfg.model.arch == "resnet18"):
+        return ""
+    return hint("train", size=64, arch="resnet18")
+
+
+def _estimate(epochs: int, cheaper: str):
+    """A callback that times the first training batches on a CPU and prints how long the whole fit will take
+    (over SAY_AFTER), with the cheaper settings when that is over LONG."""
+    from fastai.callback.core import Callback
+
+    class Estimate(Callback):
+        batches, mark = 0, 0.0  # once per run: fine_tune fits twice
+
+        def after_batch(self):
+            if not self.training or self.batches > ESTIMATE_AFTER:
+                return
+            self.batches += 1
+            if self.batches == 1:  # the first batch pays for warm-up
+                self.mark = time.perf_counter()
+            elif self.batches == ESTIMATE_AFTER + 1:
+                dls = self.learn.dls
+                per_batch = (time.perf_counter() - self.mark) / ESTIMATE_AFTER
+                seconds = per_batch * epochs * (len(dls.train) + len(dls.valid) / 3)  # valid: forward only
+                faster = f"; {cheaper} takes a fraction of that" if cheaper and seconds > LONG else ""
+                if seconds > SAY_AFTER:
+                    print(f"\ntime: about {math.ceil(seconds / 60)} min for {epochs} epochs here{faster}", flush=True)
+
+    return Estimate()
 
 
 def _epoch_recorder(log: runs.EpochLog):

@@ -3,6 +3,8 @@ Titanic (classes from a table), House Prices (a skewed price, trained on log1p),
 PetFinder (a score per image). The real kaggle client fetches each from the fake server; no config.toml
 edit; the submission passes the sample's validator and beats the obvious naive answer on the hidden truth."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,3 +140,25 @@ def test_a_test_table_without_a_column_training_used_is_one_line(project, kaggle
         'data.exclude = ["Fare"] and train again)'
     )
     assert not list(project.glob("submissions/*.csv")), "nothing written"
+
+
+def test_a_table_run_says_where_its_learning_rate_comes_from(tmp_path, capsys):
+    """A short fit takes the recipe's rate (lr_find would cost more than a tenth of it) and says so; a longer one
+    runs lr_find on a tenth of the fit's batches, announced before the search; each run records which."""
+    recipe, train, runs = module("recipes.tabular"), module("train"), module("kit.runs")
+    said = {}
+    for epochs in (1, 20):  # 160 training rows in batches of 32: 20 batches of fitting, then 400
+        table = lambda raw: tiny_data.titanic(raw, n=200, test=20)  # noqa: E731
+        cfg = tiny_data.make_project(tmp_path / str(epochs), table, epochs=epochs, lr=0.0, bs=32)
+        train.train(cfg)
+        said[epochs] = capsys.readouterr().out
+        resolved = runs.settings(runs.latest(cfg))["resolved"]
+        assert f"lr: {resolved['lr']:.2g} ({resolved['lr_from']})" in said[epochs]
+    short = re.search(
+        r"lr: 0.01 \(the recipe's LR: lr_find would cost more than a tenth of this (\d+)-batch fit", said[1]
+    )
+    assert short and int(short.group(1)) < 10 * train.LR_FIND_MIN and recipe.LR == 0.01, said[1]
+    assert "lr_find:" not in said[1]
+    searched = re.search(r"lr_find: trying learning rates on (\d+) batches before the fit", said[20])
+    assert searched and train.LR_FIND_MIN <= int(searched.group(1)) <= 100, said[20]
+    assert f"(lr_find over {searched.group(1)} batches)" in said[20]

@@ -56,7 +56,7 @@ class Model:
     pretrained: bool = True
     size: int = 224
     epochs: int = 3
-    lr: float = 0.0  # 0 = choose with lr_find
+    lr: float = 0.0  # 0: lr_find, or the recipe's LR when the fit is too short for it (train.py)
     bs: int = 64
     valid_pct: float = 0.2
     tta: bool = False

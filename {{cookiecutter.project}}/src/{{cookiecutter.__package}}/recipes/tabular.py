@@ -12,6 +12,7 @@ from __future__ import annotations
 
 LAYERS = [200, 100]  # hidden layer sizes: fastai's default, enough for most Kaggle tables
 EPOCHS = 4  # one-cycle epochs per model.epochs: tables are small, an epoch is seconds
+LR = 1e-2  # fastai's tabular lesson rate: taken when lr_find does not run (model.lr = 0 on a short run)
 
 
 def dataloaders(cfg, table, task: str, device: str, workers: int, valid: list[int] | None = None):
@@ -62,6 +63,12 @@ def learner(dls, cfg, task: str, pretrained: bool):
     return tabular_learner(dls, layers=LAYERS, loss_func=CrossEntropyLossFlat(), metrics=metrics, model_dir=".")
 
 
+def epochs(cfg, pretrained: bool) -> int:
+    """The epochs fit() runs: EPOCHS per model.epochs (at least one)."""
+    return EPOCHS * max(cfg.model.epochs, 1)
+
+
 def fit(learn, cfg, pretrained: bool, lr: float, cbs: list) -> None:
-    """The schedule: one cycle over EPOCHS epochs per model.epochs (at least one)."""
-    learn.fit_one_cycle(EPOCHS * max(cfg.model.epochs, 1), lr, cbs=cbs)
+    """The schedule: one cycle over epochs()."""
+    print(f"fit: {epochs(cfg, pretrained)} epochs ({EPOCHS} per model.epochs)", flush=True)
+    learn.fit_one_cycle(epochs(cfg, pretrained), lr, cbs=cbs)

@@ -87,12 +87,23 @@ def learner(dls, cfg, task: str, pretrained: bool):
     return vision_learner(dls, arch, pretrained=pretrained, loss_func=loss, metrics=metrics, model_dir=".", **extra)
 
 
+LR = 2e-3  # fine_tune's default rate: taken when lr_find does not run (model.lr = 0 on a short run)
+
+
+def epochs(cfg, pretrained: bool) -> int:
+    """The epochs fit() runs, fine_tune's frozen one included."""
+    return cfg.model.epochs + 1
+
+
 def fit(learn, cfg, pretrained: bool, lr: float, cbs: list) -> None:
     """The schedule: fine_tune (one epoch of the new head, then everything) from pretrained weights."""
-    epochs = cfg.model.epochs
-    if pretrained and epochs > 0:
-        learn.fine_tune(epochs, base_lr=lr, freeze_epochs=1, cbs=cbs)
+    n = cfg.model.epochs
+    if pretrained and n > 0:
+        print(f"fit: 1 epoch with the pretrained layers frozen, then {n} of every layer", flush=True)
+        learn.fine_tune(n, base_lr=lr, freeze_epochs=1, cbs=cbs)
     elif pretrained:  # epochs = 0: one epoch of the new head only
+        print("fit: 1 epoch of the new head, the pretrained layers frozen (model.epochs = 0)", flush=True)
         learn.fit_one_cycle(1, lr, cbs=cbs)
     else:  # random init: nothing worth freezing; every layer for as many epochs as fine_tune would run
-        learn.fit_one_cycle(epochs + 1, lr, cbs=cbs)
+        print(f"fit: {n + 1} epochs of every layer from random weights", flush=True)
+        learn.fit_one_cycle(n + 1, lr, cbs=cbs)
