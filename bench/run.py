@@ -340,7 +340,7 @@ def part_d(pkg, folder: Path, verbose: bool) -> None:
     tests = len(pd.read_csv(cfg.raw / cfg.data.test))
     print(
         f"    make train   {train:5.1f} s wall: fit {metrics['train_items_per_s']:,.0f} rows/s over "
-        f"{metrics['epochs']:.0f} epochs, valid accuracy {metrics['accuracy']:.3f}\n"
+        f"{metrics['fit_epochs']:.0f} epochs, valid accuracy {metrics['accuracy']:.3f}\n"
         f"    make predict {predict:5.1f} s wall: {tests:,} test rows, {tests / predicted:,.0f} rows/s "
         f"({predicted:.2f} s once fastai is imported)\n"
         f"    train + predict {train + predict:.1f} s wall (goal: at most 20 s on 2 cores); each command starts "

@@ -38,6 +38,9 @@ def test_smoke_learns_offline_and_leaves_the_project_untouched(project, tmp_path
     assert float(re.search(r"valid accuracy ([0-9.]+)", last).group(1)) >= 0.90, last
     assert ("submission validated" in last) if config.load(path).kind == "kaggle" else ("test accuracy" in last)
     assert "weights:" not in done.stdout + done.stderr, "nothing was looked up or downloaded"
+    assert "(next: make predict)" not in done.stdout, "no next step for a run that is about to be removed"
+    said = [line for line in done.stdout.splitlines() if "runs/" in line or "wrote submissions/" in line]
+    assert said and all(line.startswith("smoke, in a scratch folder removed at the end: ") for line in said), said
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before, "nothing written in the project"
 
 

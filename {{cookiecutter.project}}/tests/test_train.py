@@ -111,6 +111,8 @@ def test_the_run_folder_holds_config_environment_metrics_plots_and_model(trained
     index = runs.read_index(cfg)
     assert [(row["run"], row["status"]) for row in index] == [(run.name, "finished")]
     assert float(index[0]["accuracy"]) == pytest.approx(runs.read_metrics(run)["accuracy"], abs=1e-4)
+    recorded = json.loads((run / runs.METRICS).read_text())  # model.epochs 1: the index says 1, the record both
+    assert index[0]["epochs"] == "1" and recorded["fit_epochs"] == 2 and "epochs" not in recorded
 
 
 @pytest.mark.slow

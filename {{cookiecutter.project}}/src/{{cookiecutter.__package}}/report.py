@@ -72,7 +72,7 @@ def valid(learn, folder: Path, recorder, cfg, task: str, transform: str, table: 
     else:
         _top_losses(learn, folder, predicted, truth, losses, task)
     seconds = recorder.train_seconds
-    found["epochs"] = len(recorder.epochs)
+    found["fit_epochs"] = len(recorder.epochs)  # fine_tune's frozen one included; model.epochs is what you asked
     found["train_items_per_s"] = round(recorder.images / seconds, 1) if seconds else 0.0
     found["train_images_per_s"] = found["train_items_per_s"]  # the name bench/ and earlier runs read
     found["valid_images"] = len(predicted)

@@ -136,8 +136,8 @@ def smoke(cfg, predict, data: str = "auto") -> str:
         else:
             settings = {"arch": ARCH, "pretrained": False, "size": SIZE, "epochs": EPOCHS, "bs": BS, "lr": LR}
             scfg = scfg.override("model", tta=False, **settings)
-        print(train.train(scfg), flush=True)
-        print(predict(scfg), flush=True)
+        print(_scratch(train.train(scfg)), flush=True)
+        print(_scratch(predict(scfg)), flush=True)
         run = runs.latest(scfg)
         scores = runs.read_metrics(run)
         what = _check(scfg, run, scores, tabular)
@@ -148,6 +148,11 @@ def smoke(cfg, predict, data: str = "auto") -> str:
         f"valid {metrics.resolve(scfg.cv.metric, scfg.data.task)} {scores['score']:.2f}, {what}; "
         "your data and runs untouched"
     )
+
+
+def _scratch(line: str) -> str:
+    """A train or predict line of the scratch project: what it wrote goes when smoke ends; no next step."""
+    return f"smoke, in a scratch folder removed at the end: {line.replace(' (next: make predict)', '')}"
 
 
 def _scratch_project(cfg, root: Path):

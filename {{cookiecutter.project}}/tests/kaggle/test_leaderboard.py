@@ -97,3 +97,10 @@ def test_lb_without_submissions_says_how_to_make_one(project):
     assert done.stderr.strip() == (
         "error: no submissions/log.csv yet: nothing submitted from here (`make submit` logs each one)"
     )
+
+
+def test_labels_of_points_on_the_same_spot_stack_instead_of_overlapping():
+    """The same file scored twice (or two close runs) drew '#1' and '#2' on top of each other in cv_vs_lb.png."""
+    offsets = module("kit.plots").label_offsets([(0.90, 0.91, 1), (0.90, 0.91, 2), (0.9001, 0.9101, 3), (0.5, 0.6, 4)])
+    assert len(set(offsets[:3])) == 3, "three labels at one spot: three heights"
+    assert offsets[3] == offsets[0], "a point on its own keeps the usual place"

@@ -48,6 +48,12 @@ def test_the_facts_come_from_the_competitions_metadata(fresh, kaggle_server):
     assert text.index("## Checks no API answers") < text.index("External data is allowed")
     assert "Not filled yet" not in text and "Not fetched yet" not in text
     assert "0 of 7 boxes ticked" in summary and "rules page copied" in summary
+    assert "5 submissions a day" in summary
+
+
+def test_a_limit_of_one_is_one_submission_a_day(fresh, kaggle_server):
+    kaggle_server.metadata.update(maxDailySubmissions=1)
+    assert "(deadline " in write(fresh) and ", 1 submission a day, " in write(fresh)
 
 
 def test_a_rerun_refreshes_the_facts_and_keeps_every_tick_and_line(fresh, kaggle_server):

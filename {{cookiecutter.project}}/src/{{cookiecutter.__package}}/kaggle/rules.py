@@ -82,9 +82,14 @@ def write_rules(cfg) -> str:
     deadline = _when(competition.deadline, now)
     return (
         f"facts for {blocks.one_line(competition.title) or slug} refreshed in {DOCUMENT} (deadline {deadline}, "
-        f"{competition.max_daily_submissions or '?'} submissions a day, teams up to "
+        f"{_per_day(competition.max_daily_submissions)}, teams up to "
         f"{competition.max_team_size or '?'}); {ticked} of {len(boxes)} boxes ticked; {page_note}"
     )
+
+
+def _per_day(limit) -> str:
+    """'1 submission a day', '5 submissions a day', '? submissions a day' (Kaggle did not say)."""
+    return f"{limit} submission{'' if limit == 1 else 's'} a day" if limit else "? submissions a day"
 
 
 def _link_text(text: str) -> str:

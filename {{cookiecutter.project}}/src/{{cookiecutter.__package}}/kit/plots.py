@@ -95,8 +95,8 @@ def cv_vs_lb(path, points: list[tuple[float, float, int]], metric: str) -> Path:
     pad = (high - low) * 0.1 or 0.01
     ax.plot([low - pad, high + pad], [low - pad, high + pad], linestyle=":", color="grey", label="public = CV")
     ax.scatter(xs, ys, color="tab:blue", zorder=3)
-    for x, y, n in points:
-        ax.annotate(f"#{n}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+    for (x, y, n), offset in zip(points, label_offsets(points), strict=True):
+        ax.annotate(f"#{n}", (x, y), textcoords="offset points", xytext=offset, fontsize=9)
     ax.set_xlim(low - pad, high + pad)
     ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel(f"CV {metric} (mean over folds; a plain run: its validation score)")
@@ -104,6 +104,20 @@ def cv_vs_lb(path, points: list[tuple[float, float, int]], metric: str) -> Path:
     ax.set_title(f"CV vs public leaderboard ({len(points)} submissions)")
     ax.legend(loc="lower right")
     return save(fig, path)
+
+
+def label_offsets(points: list[tuple[float, float, int]]) -> list[tuple[int, int]]:
+    """Where each point's "#n" goes, in offset points: points within 2% of the plot's span of each other
+    (the same file scored twice, close runs) get their labels stacked upwards instead of printed on top."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    cell = (max(xs + ys) - min(xs + ys)) * 0.02 or 1e-9
+    seen: dict[tuple[int, int], int] = {}
+    offsets = []
+    for x, y, _ in points:
+        spot = (round(x / cell), round(y / cell))
+        seen[spot] = seen.get(spot, -1) + 1
+        offsets.append((5, 4 + 11 * seen[spot]))
+    return offsets
 
 
 def predicted_vs_actual(path: Path, actual, predicted) -> Path:
