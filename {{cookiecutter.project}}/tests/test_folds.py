@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tiny_data
-from conftest import ROOT, module, run_cli
+from conftest import PACKAGE, ROOT, module, run_cli
 from tiny_data import make_project
 
 folds = module("kit.folds")
@@ -90,11 +90,13 @@ def test_make_folds_writes_the_file_once_and_records_how(digits_project):
 
 
 def test_a_second_make_folds_is_refused_and_force_rewrites(digits_project):
-    """Frozen folds: a rerun must never move them silently; --force is the one way to new folds."""
+    """Frozen folds: a rerun must never move them silently; --force is the one way to new folds, written as the
+    user typed the command (`make folds` here)."""
     cfg = digits_project
     assert run_cli("folds", cwd=cfg.root).returncode == 0
     before = (cfg.root / folds.FOLDS).read_bytes()
-    done = run_cli("folds", "--k", "4", cwd=cfg.root)
+    assert f"`python -m {PACKAGE} folds --force`" in run_cli("folds", cwd=cfg.root).stderr
+    done = run_cli("folds", "--k", "4", cwd=cfg.root, env={"MAKE_HINTS": "1"})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("error: data/folds.csv already exists (StratifiedKFold, k 5, seed 42)")
@@ -142,16 +144,19 @@ def test_folds_that_no_longer_match_the_data_are_refused(digits_project):
         folds.valid_positions(cfg, images, 5)
     train = pd.read_csv(cfg.raw / "train.csv")
     train.iloc[:190].to_csv(cfg.raw / "train.csv", index=False)
-    with pytest.raises(ProjectError, match=r"does not match the training data \(200 rows for 190 images.*FORCE=1"):
+    with pytest.raises(ProjectError, match=r"training data \(200 rows for 190 images.*folds --force` makes new"):
         folds.valid_positions(cfg, layouts.train_images(cfg), 0)
     train.assign(label=(train["label"] + 1) % 10).to_csv(cfg.raw / "train.csv", index=False)
     with pytest.raises(ProjectError, match=r"says '0' is .*, the data says .* \(the labels changed"):
         folds.valid_positions(cfg, layouts.train_images(cfg), 0)
 
 
-def test_folds_saved_in_another_encoding_are_refused_and_a_damaged_record_is_said_and_set_aside(digits_project, capsys):
+def test_folds_saved_in_another_encoding_are_refused_and_a_damaged_record_is_said_and_set_aside(
+    digits_project, capsys, monkeypatch
+):
     """folds.csv re-saved by a spreadsheet: one line with both fixes, the file untouched (new folds would change
     every CV score, so it is not remade by itself); a damaged folds.json: the CSV alone still serves."""
+    monkeypatch.setenv("MAKE_HINTS", "1")  # as under `make cv`
     cfg = digits_project
     folds.make_folds(cfg, k=5)
     path, images = cfg.root / folds.FOLDS, layouts.train_images(cfg)
@@ -168,8 +173,9 @@ def test_folds_saved_in_another_encoding_are_refused_and_a_damaged_record_is_sai
     assert "folds.json is not valid JSON" in capsys.readouterr().out
 
 
-def test_folds_differing_from_the_config_are_used_and_said_once(digits_project, capsys):
+def test_folds_differing_from_the_config_are_used_and_said_once(digits_project, capsys, monkeypatch):
     """The file wins over config.toml (frozen), and the user hears about the difference once per command."""
+    monkeypatch.setenv("MAKE_HINTS", "1")  # as under `make cv`
     cfg = digits_project
     folds.make_folds(cfg, k=3)
     capsys.readouterr()

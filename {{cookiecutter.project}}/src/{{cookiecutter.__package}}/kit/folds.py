@@ -18,14 +18,22 @@ from collections import Counter
 from pathlib import Path
 
 from . import dataset, layouts
-from .errors import ProjectError
+from .errors import ProjectError, hint
 from .files import DamagedFile, read_json, read_rows, sha256, write_text
 
 FOLDS = "data/folds.csv"  # beside data/raw, not in it: data/raw may be Kaggle's read-only input
 INFO = "data/folds.json"
-REMAKE = "`make folds FORCE=1` makes new folds (CV scores change)"
 GROUP = "group"  # the group column's name in folds.csv
 _NOTED: set[str] = set()  # notes already printed by this command (cv reads the folds once per fold)
+
+
+def _force() -> str:
+    """How this user asks for new folds: `make folds FORCE=1` under make, else the CLI's --force."""
+    return hint("folds", force=True)
+
+
+def _remake() -> str:
+    return f"{_force()} makes new folds (CV scores change)"
 
 
 def item_ids(cfg, images: dataset.Dataset) -> list[str]:
@@ -43,7 +51,7 @@ def make_folds(cfg, k: int | None = None, group: str | None = None, force: bool 
     if path.exists() and not force:
         raise ProjectError(
             f"{FOLDS} already exists ({_describe(_info(cfg))}): CV scores stay comparable only while the folds "
-            "stay put (use them as they are, or `make folds FORCE=1` to make new ones)"
+            f"stay put (use them as they are, or {_force()} to make new ones)"
         )
     cfg = layouts.with_detected(cfg)
     return _write(cfg, dataset.load(cfg))
@@ -157,7 +165,7 @@ def _info(cfg) -> dict:
     except OSError:
         return {}
     except DamagedFile as damage:
-        _note(f"note: {damage.what}; going by {FOLDS} alone ({REMAKE} and rewrites both)")
+        _note(f"note: {damage.what}; going by {FOLDS} alone ({_remake()} and rewrites both)")
         return {}
     return info if isinstance(info, dict) else {}
 
@@ -178,10 +186,10 @@ def load(cfg, images: dataset.Dataset):
     if not path.is_file():
         print(_write(cfg, images), flush=True)
     columns = ["id", "label", "fold"]
-    frame = pd.DataFrame(read_rows(path, columns, REMAKE), columns=columns).fillna("")  # a short row: empty cells
+    frame = pd.DataFrame(read_rows(path, columns, _remake()), columns=columns).fillna("")  # a short row: empty cells
     folds = pd.to_numeric(frame["fold"], errors="coerce")
     if folds.isna().any() or (folds < 0).any() or (folds % 1 != 0).any():
-        raise ProjectError(f"{FOLDS}: fold holds something other than 0, 1, 2... (remake it: `make folds FORCE=1`)")
+        raise ProjectError(f"{FOLDS}: fold holds something other than 0, 1, 2... (remake it: {_force()})")
     where = dict(zip(frame["id"], zip(frame["label"], folds.astype(int), strict=True), strict=True))
     ids = item_ids(cfg, images)
     absent = [i for i in ids if i not in where]
@@ -189,18 +197,18 @@ def load(cfg, images: dataset.Dataset):
         raise ProjectError(
             f"{FOLDS} does not match the training data ({len(frame):,} rows for {len(ids):,} images; e.g. "
             f"{(absent or [next(iter(set(where) - set(ids)), '?')])[0]!r} is in only one of them) "
-            "(the data changed: `make folds FORCE=1` makes new folds)"
+            f"(the data changed: {_force()} makes new folds)"
         )
     for i, label in zip(ids, images.labels, strict=True):
         if where[i][0] != str(label):
             raise ProjectError(
                 f"{FOLDS} says {i!r} is {where[i][0]!r}, the data says {label!r} (the labels changed: "
-                "`make folds FORCE=1` makes new folds)"
+                f"{_force()} makes new folds)"
             )
     assigned = np.array([where[i][1] for i in ids])
     empty = sorted(set(range(int(assigned.max()) + 1)) - set(assigned.tolist()))
     if empty:
-        raise ProjectError(f"{FOLDS} has no image in fold {empty[0]} (remake it: `make folds FORCE=1`)")
+        raise ProjectError(f"{FOLDS} has no image in fold {empty[0]} (remake it: {_force()})")
     _note_changes(cfg, path, int(assigned.max()) + 1)
     return assigned
 
@@ -216,7 +224,7 @@ def _note_changes(cfg, path: Path, k: int) -> None:
         group = f", group {cfg.cv.group}" if cfg.cv.group else ""
         notes.append(
             f"folds: using {FOLDS} ({_describe(info)}); config.toml's [cv] now says k {cfg.cv.k}, "
-            f"seed {cfg.cv.seed}{group} (`make folds FORCE=1` remakes them)"
+            f"seed {cfg.cv.seed}{group} ({_force()} remakes them)"
         )
     for note in notes:
         _note(note)
