@@ -33,7 +33,7 @@ def train_fold(cfg, fold: int, dry_run: bool = False) -> str:
     return train.train(cfg, dry_run, valid=valid, split={"fold": fold, "folds_file": folds.FOLDS}, data=data)
 
 
-def cv(cfg, *, allow_random: bool = False) -> str:
+def cv(cfg) -> str:
     """Train every fold into one run folder; out-of-fold predictions, per-fold and CV scores; one line."""
     import numpy as np
     import pandas as pd
@@ -57,7 +57,7 @@ def cv(cfg, *, allow_random: bool = False) -> str:
             print(f"fold {fold} of 0..{k - 1}: training on the other folds", flush=True)
             valid = np.flatnonzero(assigned == fold)
             split = {"fold": fold, "folds_file": folds.FOLDS}
-            train.train(cfg, allow_random=allow_random, valid=valid.tolist(), split=split, into=run.dir, data=data)
+            train.train(cfg, valid=valid.tolist(), split=split, into=run.dir, data=data)
             raw, vocab = train.outputs(cfg, run.dir / f"fold-{fold}", dataset.inputs(data, valid))
             predicted = report.scale(task, raw, data.transform)
             if out is None:

@@ -34,9 +34,8 @@ def recipe_for(cfg):
     return tabular if cfg.data.layout == "tabular" else vision
 
 
-def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None, split=None, into=None, data=None):
+def train(cfg, dry_run: bool = False, *, valid=None, split=None, into=None, data=None):
     """Fit the recipe on data/raw; write runs/<id>/; return one summary line.
-    `allow_random`: start from random weights when ImageNet weights cannot be had (smoke mode).
     `valid`: positions of the validation items, and `split` how they were chosen ({"fold": k, ...}, from
     cv.py); `into`: a cv run's folder to write this run into as fold-<k>/; `data`: the Dataset, when read."""
     started = time.perf_counter()
@@ -49,8 +48,8 @@ def train(cfg, dry_run: bool = False, *, allow_random: bool = False, valid=None,
     device = "cuda" if plan.device == "cuda" else "cpu"
     dls = recipe.dataloaders(cfg, dataset.for_recipe(data), data.task, device, plan.workers, valid)
     pretrained = cfg.model.pretrained and recipe is vision  # tables have no pretrained weights
-    learn, pretrained = weights.pretrained_or_explain(
-        lambda pretrained: recipe.learner(dls, cfg, data.task, pretrained), cfg.model.arch, pretrained, allow_random
+    learn = weights.pretrained_or_explain(
+        lambda pretrained: recipe.learner(dls, cfg, data.task, pretrained), cfg.model.arch, pretrained
     )
     _to_device(learn, plan)
     n_train, n_valid = len(dls.train_ds), len(dls.valid_ds)

@@ -2,8 +2,7 @@
 
 torchvision keeps ImageNet weights as $TORCH_HOME/hub/checkpoints/<file>; timm (any other
 arch name) reads the Hugging Face cache. `pretrained_or_explain` builds a learner with
-them, and when they cannot be had either explains the fix in one line or, for the
-offline smoke run, falls back to random weights and says so.
+them, and when they cannot be had explains the fix in one line.
 """
 
 from __future__ import annotations
@@ -71,24 +70,18 @@ def cached(arch: str) -> Path | None:
     return path if path and path.is_file() else None
 
 
-def pretrained_or_explain(build, arch: str, pretrained: bool, allow_random: bool):
-    """(build(pretrained), pretrained): ImageNet weights where they can be had. Otherwise ProjectError
-    with the fix, or (allow_random: the offline smoke run) random weights and one line saying so."""
+def pretrained_or_explain(build, arch: str, pretrained: bool):
+    """build(pretrained): with ImageNet weights where asked and they can be had; otherwise ProjectError
+    with the fix (`make train NO_PRETRAINED=1`, or where to put the file)."""
     try:
         timm_offline = pretrained and torchvision_arch(arch) is None and not os.environ.get("HF_HUB_OFFLINE")
         with hub_offline(timm_offline and not _hub_reachable()), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torchvision/timm notices about weights enums
-            return build(pretrained), pretrained
+            return build(pretrained)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         if not pretrained:
             raise
-        problem = _problem(arch, exc)
-        if not allow_random:
-            raise ProjectError(problem) from None
-        print(f"weights: {problem.split(' (')[0]}; training from random init (smoke mode)", flush=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return build(False), False
+        raise ProjectError(_problem(arch, exc)) from None
 
 
 @contextmanager
