@@ -75,7 +75,8 @@ def parts_images(pkg, root: Path, scratch: Path, args) -> None:
     images, labels = pkg.smoke.digits()
     images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
     project(pkg, root, images, labels, args)
-    folders, tests = class_folders(scratch / "folders", images, labels)
+    pkg.smoke.write_class_folders(scratch / "folders", images, labels)  # the paper kind's smoke layout
+    folders, tests = scratch / "folders" / "train", scratch / "folders" / "test"
     torch_home = stand_in_weights(root, scratch / "torch", args.arch)
     plan = pkg.gpu.resolve(pkg.config.load(root / "config.toml").gpu)
     print(
@@ -131,19 +132,6 @@ def stand_in_weights(root: Path, torch_home: Path, arch: str) -> Path:
     import tiny_data
 
     return tiny_data.seed_weights(torch_home, [arch])
-
-
-def class_folders(folder: Path, images, labels) -> tuple[Path, Path]:
-    """The same training images as PNG class folders (the minimal script's input), and the test images."""
-    from PIL import Image
-
-    n_test = int(len(images) * 0.2)  # smoke.write_pixel_csv keeps the first 20% as the test split
-    (folder / "test").mkdir(parents=True)
-    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-        target = folder / "test" if i < n_test else folder / "train" / str(label)
-        target.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(target / f"{i:06d}.png")
-    return folder / "train", folder / "test"
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..kit import archives, kaggle_api, metrics
-from ..kit.errors import ProjectError, hint
+from ..kit.errors import ProjectError, counted, hint
 from ..kit.files import DamagedFile, human_bytes, read_json, write_text
 from ..kit.layouts import detect, write_to_config
 
@@ -230,7 +230,7 @@ def _link_notebook_input(cfg, slug: str) -> str:
 def _count(manifest: dict) -> str:
     files = manifest["files"]
     size = sum(entry.get("size", 0) for entry in files.values())
-    return f"{len(files)} file{'s' * (len(files) != 1)}, {human_bytes(size)}"
+    return f"{counted(len(files), 'file')}, {human_bytes(size)}"
 
 
 def _rel(cfg, path: Path) -> str:

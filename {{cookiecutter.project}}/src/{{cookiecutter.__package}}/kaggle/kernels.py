@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from ..kit import kaggle_api, weights
-from ..kit.errors import ProjectError
+from ..kit.errors import ProjectError, counted
 from ..kit.files import atomic_path, human_bytes, write_text
 from ..kit.runs import new_folder
 
@@ -290,7 +290,7 @@ def output(cfg) -> str:
         raise
     where = target.relative_to(cfg.root)
     summary = (
-        f"fetched {len(files)} output file{'s' * (len(files) != 1)} ({human_bytes(total)}) of {ref} "
+        f"fetched {counted(len(files), 'output file')} ({human_bytes(total)}) of {ref} "
         f"into {where}/ in {time.monotonic() - started:.1f} s"
     )
     if (target / "submission.csv").is_file():

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 
 from ..kit import blocks, kaggle_api
-from ..kit.errors import ProjectError
+from ..kit.errors import ProjectError, counted
 from ..kit.files import read_text, write_text
 
 DOCUMENT = "RULES.md"
@@ -89,7 +89,7 @@ def write_rules(cfg) -> str:
 
 def _per_day(limit) -> str:
     """'1 submission a day', '5 submissions a day', '? submissions a day' (Kaggle did not say)."""
-    return f"{limit} submission{'' if limit == 1 else 's'} a day" if limit else "? submissions a day"
+    return f"{counted(limit, 'submission')} a day" if limit else "? submissions a day"
 
 
 def _link_text(text: str) -> str:

@@ -28,6 +28,11 @@ def hint(command: str, **flags) -> str:
     return f"`python -m {' '.join([PACKAGE, command, *words])}`"
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 file', '3 files': a count with its noun, for the one-line messages."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def suggest(word: str, options) -> str:
     """' (did you mean X?)' for the option closest to a mistyped `word`, else the options known.
     The Makefile calls it too, for a mistyped variable (`make train EPOCH=1`)."""

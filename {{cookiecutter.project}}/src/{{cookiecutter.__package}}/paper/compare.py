@@ -12,7 +12,7 @@ import re
 from datetime import date
 
 from ..kit import blocks, runs
-from ..kit.errors import ProjectError
+from ..kit.errors import ProjectError, counted
 from ..kit.files import read_text, write_text
 from ..kit.runs import find, read_metrics
 from .notes import NOTES, user_start
@@ -172,7 +172,7 @@ def _entry(run_id: str, settings: dict, trained: str, table: str) -> str:
         model.get("arch"),
         "random init" if model.get("pretrained") is False else "",
         f"{model['size']} px" if model.get("size") else "",
-        f"{epochs} epoch{'' if epochs == 1 else 's'}" if isinstance(epochs, int) else "",
+        counted(epochs, "epoch") if isinstance(epochs, int) else "",
     ]
     how = ", ".join(p for p in parts if p) or "settings in its config.json"
     if trained:
