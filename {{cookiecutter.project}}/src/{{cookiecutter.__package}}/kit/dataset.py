@@ -49,6 +49,14 @@ def load(cfg) -> Dataset:
     return Dataset(xs, labels, task, transform, table)
 
 
+class Items(list):
+    """(x, y) items whose repr is their count: fastai's DataBlock formats its source into a message even when
+    it prints nothing, and that repr of 42,000 image arrays (a pixel CSV's) takes most of a minute."""
+
+    def __repr__(self) -> str:
+        return f"{len(self):,} items"
+
+
 def for_recipe(dataset: Dataset):
     """What the recipe trains on: (x, y) items, or the Table; a numeric target as float on its training scale."""
     import numpy as np
@@ -58,7 +66,7 @@ def for_recipe(dataset: Dataset):
         ys = np.asarray(ys, dtype=np.float64)
         ys = (np.log1p(ys) if dataset.transform == "log1p" else ys).tolist()
     if dataset.table is None:
-        return list(zip(dataset.xs, ys, strict=True))
+        return Items(zip(dataset.xs, ys, strict=True))
     frame = dataset.table.frame.copy()
     frame[dataset.table.target] = ys
     return dataclasses.replace(dataset.table, frame=frame)
