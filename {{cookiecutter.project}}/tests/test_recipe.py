@@ -49,6 +49,22 @@ def test_the_vision_recipe_fits_and_predicts_probabilities(fitted):
     assert [m.name for m in learn.metrics] == ["accuracy", "error_rate"]
 
 
+@pytest.mark.parametrize("fit_epochs", [vision.AUGMENT_FROM - 1, vision.AUGMENT_FROM])
+def test_batches_are_augmented_only_in_a_fit_long_enough_for_it_to_pay(project, fit_epochs):
+    """Augmentation regularises: a shorter fit underfits, where it only slows learning (bench/RESULTS.md)."""
+    import torch
+
+    module("kit.quiet").fastai_vision()
+    cfg = config.load(project / "config.toml").override("model", size=32, bs=16, epochs=fit_epochs - 1)
+    images, labels = digits()
+    dls = vision.dataloaders(cfg, list(zip(images[:40], labels[:40], strict=True)), "classification", "cpu", 0)
+    in_order = dls.train.new(shuffle=False)  # the same items twice: only augmentation can tell them apart
+    first, again = in_order.one_batch()[0], in_order.one_batch()[0]
+    assert tuple(first.shape) == (16, 3, 32, 32)
+    assert vision.augments(cfg) is (fit_epochs >= vision.AUGMENT_FROM)
+    assert torch.equal(first, again) is not vision.augments(cfg)
+
+
 def quick_fit(recipe, cfg, source, task: str):
     """A few batches of a recipe on its own: (losses per batch, validation predictions)."""
     module("kit.quiet").fastai_vision()
