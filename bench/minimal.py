@@ -4,9 +4,11 @@ fastai's course trains its first model in four lines: data loaders from a folder
 a pretrained learner, `fine_tune`. bench/run.py runs this beside the generated
 baseline on the same images at the same size, each in a fresh Python:
 
-    python bench/minimal.py TRAIN_FOLDERS TEST_FOLDER --size 64 --arch resnet18 --epochs 1
+    python bench/minimal.py FOLDERS --size 64 --arch resnet18 --epochs 1
 
-prints one JSON line: validation accuracy and training images/s, after predicting the test images.
+FOLDERS holds train/, valid/ and test/, each with a folder per class (MNIST_SAMPLE's shape, so
+both sides validate on the same images). Prints one JSON line: validation accuracy and training
+images/s, after predicting the test images.
 """
 
 import argparse
@@ -18,8 +20,8 @@ from fastai.vision.all import Callback, ImageDataLoaders, Resize, accuracy, get_
 
 
 def train(path, size, arch, epochs=1, pretrained=True, cbs=None):
-    """Lesson 1, on class folders under `path`; returns the Learner."""
-    dls = ImageDataLoaders.from_folder(path, valid_pct=0.2, seed=42, item_tfms=Resize(size))
+    """Lesson 1, on class folders under `path`/train and `path`/valid; returns the Learner."""
+    dls = ImageDataLoaders.from_folder(path, train="train", valid="valid", item_tfms=Resize(size))
     learn = vision_learner(dls, arch, metrics=accuracy, pretrained=pretrained)
     learn.fine_tune(epochs, cbs=cbs)
     return learn
@@ -43,15 +45,14 @@ class Throughput(Callback):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("train")
-    parser.add_argument("test")
+    parser.add_argument("folders")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     timer = Throughput()
-    learn = train(args.train, args.size, getattr(torchvision.models, args.arch), args.epochs, cbs=[timer])
+    learn = train(args.folders, args.size, getattr(torchvision.models, args.arch), args.epochs, cbs=[timer])
     with learn.no_bar():
         valid_accuracy = float(learn.validate()[1])
-        preds, _ = learn.get_preds(dl=learn.dls.test_dl(get_image_files(args.test)))
+        preds, _ = learn.get_preds(dl=learn.dls.test_dl(get_image_files(f"{args.folders}/test")))
     print(json.dumps({"accuracy": valid_accuracy, "ips": timer.images / timer.seconds, "test": len(preds)}))

@@ -2,16 +2,20 @@
 
 (a) the generated baseline (`train` + `predict` of a freshly baked Kaggle project) against a
     hand-written lesson-1 fastai script (bench/minimal.py: fine_tune, then the test predictions)
-    on the same images, size, epochs, architecture and weights, each side in a fresh Python, runs
-    interleaved (--runs): wall time as a ratio of the means (goal: at most 1.00) and the accuracy
-    gap (goal: at least -0.005), and which learning rate the baseline took;
+    on the same images (the same validation images too), size, epochs, architecture and weights,
+    each side in a fresh Python, runs interleaved (--runs; the generated side's seed changes each
+    run, the minimal script is unseeded like lesson code): wall time as a ratio of the means (goal:
+    at most 1.00), the accuracy gap with its standard error (goal: at least -0.005), and which
+    learning rate and augmentation the baseline took;
 (b) the generated baseline's training loop fed by its real data pipeline against the same loop
     fed by synthetic tensors already on the device: how much the data side costs, as a ratio;
 (c) pixel-CSV -> images conversion: rows/s on digit-recognizer's 42,000 rows;
 (d) a table: `make train` and `make predict` of the generated project, run as a user runs them
     (each a fresh Python that imports fastai), on a 1,000-row training table with 10 feature
     columns in a tabular competition's shape: wall times (the goal: train + predict in at most
-    20 s on 2 CPU cores), rows/s of fitting and of predicting, and the fastai import they pay.
+    20 s on 2 CPU cores), rows/s of fitting and of predicting, and the fastai import they pay;
+(e) lr_find's share of `make train` on a table ten times (d)'s, long enough for lr_find to run
+    (on shorter fits it does not: the run takes the recipe's rate, as (a) and (d) print).
 
 The data is scikit-learn's 1,797 bundled digits (upscaled to 28x28, as in digit-recognizer) and,
 for (d), a seeded scikit-learn classification table, so it runs offline. ImageNet weights need a
@@ -21,9 +25,9 @@ applies config.toml's [gpu] settings (precision, channels_last, ...); the minima
 fastai's defaults, as a newcomer's would.
 Other jobs on the machine skew every figure: (d) prints the load average before and after.
 
-    python bench/run.py                 # CPU default: resnet18 at 64 px; about 6 minutes on 2 cores, (d) included
+    python bench/run.py                 # CPU default: resnet18 at 64 px; about 11 minutes on 2 cores
     python bench/run.py --size 224 --arch resnet34 --repeat 20    # a GPU
-    python bench/run.py --only table    # (d) alone, about a minute on 2 cores
+    python bench/run.py --only table    # (d) and (e) alone, about 2 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PIXEL_ROWS = 42_000  # digit-recognizer's train.csv
+VALID_SHARE, VALID_SEED = 0.2, 42  # (a): fastai's valid_pct; one set of validation images for every run
 TABLE_ROWS, TABLE_FEATURES = 1_000, 10  # (d): training rows, feature columns (9 numbers and a text category)
 
 
@@ -50,9 +55,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet18", help="resnet18/34/50 (default: resnet18)")
     parser.add_argument("--size", type=int, default=64, help="image size in pixels (default: 64)")
-    parser.add_argument("--epochs", type=int, default=1, help="fine_tune epochs after the frozen one (default: 1)")
+    parser.add_argument("--epochs", type=int, default=3, help="fine_tune epochs after the frozen one (default: 3)")
     parser.add_argument("--repeat", type=int, default=1, help="use the 1,797 digits N times (default: 1)")
-    parser.add_argument("--runs", type=int, default=2, help="interleaved runs of each side in (a) (default: 2)")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs of each side in (a) (default: 3)")
     parser.add_argument("--steps", type=int, default=20, help="timed batches per side in (b) (default: 20)")
     parser.add_argument("--verbose", action="store_true", help="show fastai's progress bars")
     parser.add_argument("--only", choices=("images", "table"), help="run (a)-(c) on images, or (d) on a table")
@@ -63,10 +68,12 @@ def main(argv=None) -> int:
         pkg, root = bake(scratch)
         started = time.perf_counter()
         table = table_project(pkg, root, scratch / "table")  # before (a) sets [model] for the images
+        big = table_project(pkg, root, scratch / "big-table", rows=TABLE_ROWS * 10)
         if args.only != "table":
             parts_images(pkg, root, scratch, args)
         if args.only != "images":
             part_d(pkg, table, args.verbose)
+            part_e(pkg, big, args.runs)
         print(f"bench: done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
@@ -75,8 +82,9 @@ def parts_images(pkg, root: Path, scratch: Path, args) -> None:
     images, labels = pkg.smoke.digits()
     images, labels = images.repeat(args.repeat, axis=0), labels.repeat(args.repeat)
     project(pkg, root, images, labels, args)
-    pkg.smoke.write_class_folders(scratch / "folders", images, labels)  # the paper kind's smoke layout
-    folders, tests = scratch / "folders" / "train", scratch / "folders" / "test"
+    folders = scratch / "folders"
+    pkg.smoke.write_class_folders(folders, images, labels)  # the paper kind's smoke layout
+    valid = split_folders(folders, labels, int(len(images) * pkg.smoke.TEST_SHARE))
     torch_home = stand_in_weights(root, scratch / "torch", args.arch)
     plan = pkg.gpu.resolve(pkg.config.load(root / "config.toml").gpu)
     print(
@@ -85,8 +93,10 @@ def parts_images(pkg, root: Path, scratch: Path, args) -> None:
         f"the same stand-in weights on both sides (seeded, in {torch_home.name}/: ImageNet's need a download)",
         flush=True,
     )
-    print_a(*part_a(pkg, root, folders, tests, torch_home, args))
-    cfg = pkg.config.load(root / "config.toml").override("model", lr=2e-3)
+    cfg = pkg.config.load(root / "config.toml")
+    batches = "augmented" if pkg.vision.augments(cfg) else f"no augmentation (AUGMENT_FROM = {pkg.vision.AUGMENT_FROM})"
+    print_a(*part_a(pkg, root, folders, valid, torch_home, args), f"{pkg.vision.epochs(cfg, True)} epochs, {batches}")
+    cfg = cfg.override("model", lr=2e-3)
     real, synthetic = part_b(pkg, cfg, args)
     print(
         f"(b) training loop: real data {real:,.1f} img/s, synthetic tensors {synthetic:,.1f} img/s: "
@@ -126,6 +136,20 @@ def project(pkg, root: Path, images, labels, args) -> None:
     pkg.layouts.write_to_config(pkg.config.load(path), pkg.layouts.detect(root / "data" / "raw"))
 
 
+def split_folders(folders: Path, labels, n_test: int) -> list[int]:
+    """Move a seeded VALID_SHARE of train/'s images into valid/ (MNIST_SAMPLE's shape, for the minimal
+    script); return their positions among the CSV's training rows, the generated side's validation rows."""
+    import numpy as np
+
+    rows = len(labels) - n_test  # write_pixel_csv and write_class_folders both put the first n_test in test
+    valid = sorted(np.random.default_rng(VALID_SEED).permutation(rows)[: round(rows * VALID_SHARE)].tolist())
+    for position in valid:
+        name = f"{labels[n_test + position]}/{n_test + position:05d}.png"
+        (folders / "valid" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folders / "train" / name).rename(folders / "valid" / name)
+    return valid
+
+
 def stand_in_weights(root: Path, torch_home: Path, arch: str) -> Path:
     """torchvision's cache file for `arch` holding seeded weights, written by the baked tests' own helper."""
     sys.path.insert(0, str(root / "tests"))
@@ -149,7 +173,7 @@ from {package} import train
 from {package}.kaggle.commands import predict
 from {package}.kit import config, runs
 cfg = config.load("config.toml")
-train.train(cfg)
+train.train(cfg, valid={valid})  # the validation rows, as `make train FOLD=k` passes a fold's
 predict(cfg)
 run = runs.latest(cfg)
 m, resolved = runs.read_metrics(run), runs.settings(run)["resolved"]
@@ -157,20 +181,21 @@ print(json.dumps({{"accuracy": m["accuracy"], "ips": m["train_images_per_s"], "l
 """
 
 
-def part_a(pkg, root: Path, folders: Path, tests: Path, torch_home: Path, args) -> tuple[list, list]:
+def part_a(pkg, root: Path, folders: Path, valid: list[int], torch_home: Path, args) -> tuple[list, list]:
     """Each side in a fresh Python (one fastai import each): the generated `train` + `predict`, and the minimal
-    script's fine_tune + test predictions; interleaved (G M, M G, ...) so a busy machine hurts both alike."""
+    script's fine_tune + test predictions; interleaved (G M, M G, ...) so a busy machine hurts both alike.
+    The generated side's [gpu] seed is the run's number: its runs sample initialisations as the minimal's do."""
     package = pkg.train.__name__.split(".")[0]
     env = {"TORCH_HOME": str(torch_home)}
+    script = GENERATED.format(package=package, valid=valid)
     sides = {
-        "generated": lambda: _json(root, root / "src", env, "-c", GENERATED.format(package=package)),
+        "generated": lambda: _json(root, root / "src", env, "-c", script),
         "minimal": lambda: _json(
             root,
             root / "src",
             env,
             str(Path(__file__).with_name("minimal.py")),
             str(folders),
-            str(tests),
             "--size",
             str(args.size),
             "--arch",
@@ -181,6 +206,7 @@ def part_a(pkg, root: Path, folders: Path, tests: Path, torch_home: Path, args) 
     }
     results = {name: [] for name in sides}
     for i in range(args.runs):
+        pkg.config.set_value(root / "config.toml", "gpu", "seed", i + 1)
         for name in sorted(sides, reverse=i % 2 == 1):
             print(f"(a) run {i + 1} of {args.runs}: {name} ...", flush=True)
             results[name].append(sides[name]())
@@ -197,7 +223,7 @@ def _json(folder: Path, src: Path, env: dict, *args: str) -> dict:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": time.perf_counter() - started}
 
 
-def print_a(generated: list, minimal: list) -> None:
+def print_a(generated: list, minimal: list, fit: str) -> None:
     import statistics
 
     for name, side in (("generated baseline", generated), ("minimal fastai    ", minimal)):
@@ -205,10 +231,12 @@ def print_a(generated: list, minimal: list) -> None:
         accuracies = ", ".join(f"{r['accuracy']:.4f}" for r in side)
         print(f"    {name} wall {walls} s; accuracy {accuracies}; train {side[0]['ips']:.0f} img/s")
     ratio = statistics.mean(r["wall"] for r in generated) / statistics.mean(r["wall"] for r in minimal)
-    gap = statistics.mean(r["accuracy"] for r in generated) - statistics.mean(r["accuracy"] for r in minimal)
+    gaps = [g["accuracy"] - m["accuracy"] for g, m in zip(generated, minimal, strict=True)]
+    error = f" +/- {statistics.stdev(gaps) / len(gaps) ** 0.5:.4f} (standard error)" if len(gaps) > 1 else ""
     print(
         f"    generated/minimal, means of {len(generated)} interleaved runs: time {ratio:.2f}x (goal <= 1.00), "
-        f"accuracy {gap:+.4f} (goal >= -0.005); the baseline's lr: {generated[0]['lr']}",
+        f"accuracy {statistics.mean(gaps):+.4f}{error} (goal >= -0.005); the baseline's fit: {fit}; "
+        f"its lr: {generated[0]['lr']}",
         flush=True,
     )
 
@@ -282,15 +310,15 @@ def part_c(pkg, scratch: Path) -> tuple[int, float]:
     return PIXEL_ROWS, seconds
 
 
-def table_project(pkg, root: Path, folder: Path) -> Path:
-    """A tabular competition beside the baked project: its config.toml as baked, TABLE_ROWS training rows
+def table_project(pkg, root: Path, folder: Path, rows: int = TABLE_ROWS) -> Path:
+    """A tabular competition beside the baked project: its config.toml as baked, `rows` training rows
     (and a quarter as many test rows) written like make smoke's table, [data] recorded as `make data` would."""
     import pandas as pd
     from sklearn.datasets import make_classification
 
     folder.mkdir(parents=True)
     shutil.copy(root / "config.toml", folder / "config.toml")
-    rows = round(TABLE_ROWS / (1 - pkg.smoke.TEST_SHARE))
+    rows = round(rows / (1 - pkg.smoke.TEST_SHARE))
     xs, ys = make_classification(rows, TABLE_FEATURES - 1, n_informative=5, random_state=0)
     pkg.smoke.write_table(
         folder / "data" / "raw", pkg.smoke.competition_table(pd.DataFrame(xs).add_prefix("x"), "target", ys)
@@ -336,6 +364,25 @@ def part_d(pkg, folder: Path, verbose: bool) -> None:
         f"(alone); load average now {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+
+
+def part_e(pkg, folder: Path, runs: int) -> None:
+    """`make train` (a fresh process) `runs` times on the big table: lr_find's seconds against the wall time the
+    user waits, and against the seconds once fastai is imported (train's own clock)."""
+    package = pkg.train.__name__.split(".")[0]
+    src = Path(pkg.train.__file__).parents[1]
+    cfg = pkg.config.load(folder / "config.toml")
+    print(f"(e) lr_find's share of make train on {TABLE_ROWS * 10:,} training rows, {runs} runs ...", flush=True)
+    for _ in range(runs):
+        wall = _command(folder, src, "-m", package, "train")
+        run = pkg.runs.latest(cfg)
+        metrics, source = pkg.runs.read_metrics(run), pkg.runs.settings(run)["resolved"]["lr_from"]
+        searched, inside = metrics["lr_find_seconds"], metrics["seconds"]
+        print(
+            f"    lr_find {searched:.1f} s of {wall:.1f} s wall = {searched / wall:.0%} "
+            f"({searched / inside:.0%} of train's {inside:.1f} s once fastai is imported; {source})",
+            flush=True,
+        )
 
 
 def _command(folder: Path, src: Path, *args: str) -> float:

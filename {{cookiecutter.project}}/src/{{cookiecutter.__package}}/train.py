@@ -74,7 +74,9 @@ def train(cfg, dry_run: bool = False, *, valid=None, split=None, into=None, data
     with runs.new_run(cfg, resolved, short, folder=folder) as run:
         learn.path = run.dir
         epochs = recipe.epochs(cfg, pretrained)
+        searching = time.perf_counter()
         lr, source = _learning_rate(learn, cfg, recipe, epochs, distributed)
+        searched = time.perf_counter() - searching  # lr_find's share of the run, for bench/
         print(f"lr: {lr:.2g} ({source})", flush=True)
         run.update(lr=lr, lr_from=source)
         names = [m.name for m in learn.metrics]
@@ -84,6 +86,7 @@ def train(cfg, dry_run: bool = False, *, valid=None, split=None, into=None, data
             recipe.fit(learn, cfg, pretrained, lr, cbs)
         metrics = report.valid(learn, run.dir, recorder, cfg, data.task, data.transform, data.table is not None)
         metrics["lr"], metrics["seconds"] = lr, round(time.perf_counter() - started, 1)
+        metrics["lr_find_seconds"] = round(searched, 2)
         if plan.device == "cuda":
             learn.to_contiguous(to_fp32=True)  # the export loads anywhere, CPU included
         with atomic_path(run.dir / runs.MODEL) as tmp:

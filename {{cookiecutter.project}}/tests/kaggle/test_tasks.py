@@ -152,8 +152,10 @@ def test_a_table_run_says_where_its_learning_rate_comes_from(tmp_path, capsys):
         cfg = tiny_data.make_project(tmp_path / str(epochs), table, epochs=epochs, lr=0.0, bs=32)
         train.train(cfg)
         said[epochs] = capsys.readouterr().out
-        resolved = runs.settings(runs.latest(cfg))["resolved"]
+        resolved, metrics = runs.settings(runs.latest(cfg))["resolved"], runs.read_metrics(runs.latest(cfg))
         assert f"lr: {resolved['lr']:.2g} ({resolved['lr_from']})" in said[epochs]
+        searched_for = metrics["lr_find_seconds"]  # its share of the run, which bench/ reports
+        assert (searched_for == 0) if epochs == 1 else (0 < searched_for < metrics["seconds"]), metrics
     short = re.search(
         r"lr: 0.01 \(the recipe's LR: lr_find would cost more than a tenth of this (\d+)-batch fit", said[1]
     )
