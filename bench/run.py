@@ -23,7 +23,8 @@ download: both sides load the same stand-in (seeded weights in torchvision's cac
 by the baked tests' own helper), through the real pretrained path. On a GPU the generated side
 applies config.toml's [gpu] settings (precision, channels_last, ...); the minimal script keeps
 fastai's defaults, as a newcomer's would.
-Other jobs on the machine skew every figure: (d) prints the load average before and after.
+Every figure is printed with each of its --runs repeats. Other jobs on the machine skew every
+figure: (d) prints the load average before and after.
 
     python bench/run.py                 # CPU default: resnet18 at 64 px; about 11 minutes on 2 cores
     python bench/run.py --size 224 --arch resnet34 --repeat 20    # a GPU
@@ -38,6 +39,7 @@ import io
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,10 +59,10 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=64, help="image size in pixels (default: 64)")
     parser.add_argument("--epochs", type=int, default=3, help="fine_tune epochs after the frozen one (default: 3)")
     parser.add_argument("--repeat", type=int, default=1, help="use the 1,797 digits N times (default: 1)")
-    parser.add_argument("--runs", type=int, default=3, help="interleaved runs of each side in (a) (default: 3)")
+    parser.add_argument("--runs", type=int, default=3, help="repeats of each figure, interleaved (default: 3)")
     parser.add_argument("--steps", type=int, default=20, help="timed batches per side in (b) (default: 20)")
     parser.add_argument("--verbose", action="store_true", help="show fastai's progress bars")
-    parser.add_argument("--only", choices=("images", "table"), help="run (a)-(c) on images, or (d) on a table")
+    parser.add_argument("--only", choices=("images", "table"), help="run (a)-(c) on images, or (d)-(e) on tables")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # library notices would bury the numbers
     with tempfile.TemporaryDirectory(prefix="mlstarter-bench-") as scratch:
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
         if args.only != "table":
             parts_images(pkg, root, scratch, args)
         if args.only != "images":
-            part_d(pkg, table, args.verbose)
+            part_d(pkg, table, args.runs, args.verbose)
             part_e(pkg, big, args.runs)
         print(f"bench: done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
@@ -95,16 +97,22 @@ def parts_images(pkg, root: Path, scratch: Path, args) -> None:
     )
     cfg = pkg.config.load(root / "config.toml")
     batches = "augmented" if pkg.vision.augments(cfg) else f"no augmentation (AUGMENT_FROM = {pkg.vision.AUGMENT_FROM})"
-    print_a(*part_a(pkg, root, folders, valid, torch_home, args), f"{pkg.vision.epochs(cfg, True)} epochs, {batches}")
+    fit = f"{pkg.errors.counted(pkg.vision.epochs(cfg, True), 'epoch')}, {batches}"
+    print_a(*part_a(pkg, root, folders, valid, torch_home, args), fit)
     cfg = cfg.override("model", lr=2e-3)
     real, synthetic = part_b(pkg, cfg, args)
     print(
-        f"(b) training loop: real data {real:,.1f} img/s, synthetic tensors {synthetic:,.1f} img/s: "
-        f"ratio {real / synthetic:.2f} (1.00 = the data pipeline costs nothing)",
+        f"(b) training loop: real data {_each(real)} img/s, synthetic tensors {_each(synthetic)} img/s: "
+        f"ratio of the means {statistics.mean(real) / statistics.mean(synthetic):.2f} "
+        "(1.00 = the data pipeline costs nothing)",
         flush=True,
     )
-    rows, seconds = part_c(pkg, scratch)
-    print(f"(c) pixel CSV -> images: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s", flush=True)
+    seconds = part_c(pkg, scratch, args.runs)
+    print(
+        f"(c) pixel CSV -> images: {PIXEL_ROWS:,} rows in {_each(seconds, '.2f')} s = "
+        f"{_each([PIXEL_ROWS / s for s in seconds], ',.0f')} rows/s",
+        flush=True,
+    )
 
 
 def bake(scratch: Path):
@@ -122,7 +130,7 @@ def bake(scratch: Path):
     sys.path.insert(0, str(root / "src"))
     package = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
     names = {"train": "train", "smoke": "smoke", "vision": "recipes.vision", "predict": "kaggle.predict"}
-    names.update({n: f"kit.{n}" for n in ("config", "gpu", "layouts", "quiet", "runs", "weights")})
+    names.update({n: f"kit.{n}" for n in ("config", "errors", "gpu", "layouts", "quiet", "runs", "weights")})
     return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{m}") for n, m in names.items()}), root
 
 
@@ -224,8 +232,6 @@ def _json(folder: Path, src: Path, env: dict, *args: str) -> dict:
 
 
 def print_a(generated: list, minimal: list, fit: str) -> None:
-    import statistics
-
     for name, side in (("generated baseline", generated), ("minimal fastai    ", minimal)):
         walls = ", ".join(f"{r['wall']:.1f}" for r in side)
         accuracies = ", ".join(f"{r['accuracy']:.4f}" for r in side)
@@ -241,8 +247,9 @@ def print_a(generated: list, minimal: list, fit: str) -> None:
     )
 
 
-def part_b(pkg, cfg, args) -> tuple[float, float]:
-    """The same model, optimiser and precision, fed by the real DataLoader or by ready tensors."""
+def part_b(pkg, cfg, args) -> tuple[list, list]:
+    """The same model, optimiser and precision, fed by the real DataLoader or by ready tensors; --runs of each,
+    interleaved."""
     import torch
 
     print("(b) timing the training loop on real and synthetic batches ...", flush=True)
@@ -288,11 +295,16 @@ def part_b(pkg, cfg, args) -> tuple[float, float]:
 
     x = torch.randn(dls.train.bs, 3, cfg.model.size, cfg.model.size, device=device)
     y = torch.randint(0, dls.c, (dls.train.bs,), device=device)
-    return timed(real()), timed(iter(lambda: (x, y), None))
+    sides = {"real": lambda: timed(real()), "synthetic": lambda: timed(iter(lambda: (x, y), None))}
+    results = {name: [] for name in sides}
+    for i in range(args.runs):
+        for name in sorted(sides, reverse=i % 2 == 1):
+            results[name].append(sides[name]())
+    return results["real"], results["synthetic"]
 
 
-def part_c(pkg, scratch: Path) -> tuple[int, float]:
-    """digit-recognizer's 42,000 rows of 784 pixels, read and turned into images."""
+def part_c(pkg, scratch: Path, runs: int) -> list[float]:
+    """digit-recognizer's 42,000 rows of 784 pixels, read and turned into images `runs` times: the seconds."""
     import numpy as np
     import pandas as pd
 
@@ -303,11 +315,13 @@ def part_c(pkg, scratch: Path) -> tuple[int, float]:
     frame.insert(0, "label", labels[picks])
     path = scratch / "train.csv"
     frame.to_csv(path, index=False)
-    started = time.perf_counter()
-    converted, _, _ = pkg.layouts.read_pixel_csv(path, "label")
-    seconds = time.perf_counter() - started
-    assert converted.shape == (PIXEL_ROWS, 28, 28, 3)
-    return PIXEL_ROWS, seconds
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        converted, _, _ = pkg.layouts.read_pixel_csv(path, "label")
+        seconds.append(time.perf_counter() - started)
+        assert converted.shape == (PIXEL_ROWS, 28, 28, 3)
+    return seconds
 
 
 def table_project(pkg, root: Path, folder: Path, rows: int = TABLE_ROWS) -> Path:
@@ -328,9 +342,10 @@ def table_project(pkg, root: Path, folder: Path, rows: int = TABLE_ROWS) -> Path
     return folder
 
 
-def part_d(pkg, folder: Path, verbose: bool) -> None:
+def part_d(pkg, folder: Path, runs: int, verbose: bool) -> None:
     """`make train` then `make predict` in the table's project, each a fresh process (the wall time a user
-    waits); fastai's imports timed alone (each command pays one); predicting again in this process for rows/s."""
+    waits), `runs` times; fastai's imports timed alone (each command pays one); predicting again in this
+    process for rows/s."""
     import pandas as pd
 
     package = pkg.train.__name__.split(".")[0]
@@ -345,8 +360,11 @@ def part_d(pkg, folder: Path, verbose: bool) -> None:
     imports = {
         name: _command(folder, src, "-c", f"import {name}") for name in ("fastai.vision.all", "fastai.tabular.all")
     }
-    train = _command(folder, src, "-m", package, "train")
-    predict = _command(folder, src, "-m", package, "predict")
+    walls, fits = {"train": [], "predict": []}, []
+    for _ in range(runs):
+        for command in walls:
+            walls[command].append(_command(folder, src, "-m", package, command))
+        fits.append(pkg.runs.read_metrics(pkg.runs.latest(cfg))["train_items_per_s"])
     metrics = pkg.runs.read_metrics(pkg.runs.latest(cfg))
     with quiet(verbose):
         pkg.quiet.fastai_for("tabular")
@@ -354,12 +372,13 @@ def part_d(pkg, folder: Path, verbose: bool) -> None:
         pkg.predict.predict(cfg)
         predicted = time.perf_counter() - started
     tests = len(pd.read_csv(cfg.raw / cfg.data.test))
+    both = [t + p for t, p in zip(walls["train"], walls["predict"], strict=True)]
     print(
-        f"    make train   {train:5.1f} s wall: fit {metrics['train_items_per_s']:,.0f} rows/s over "
+        f"    make train   {_each(walls['train'])} s wall: fit {_each(fits, ',.0f')} rows/s over "
         f"{metrics['fit_epochs']:.0f} epochs, valid accuracy {metrics['accuracy']:.3f}\n"
-        f"    make predict {predict:5.1f} s wall: {tests:,} test rows, {tests / predicted:,.0f} rows/s "
+        f"    make predict {_each(walls['predict'])} s wall: {tests:,} test rows, {tests / predicted:,.0f} rows/s "
         f"({predicted:.2f} s once fastai is imported)\n"
-        f"    train + predict {train + predict:.1f} s wall (goal: at most 20 s on 2 cores); each command starts "
+        f"    train + predict {_each(both)} s wall (goal: at most 20 s on 2 cores); each command starts "
         f"Python and imports fastai: {', '.join(f'{n} {t:.1f} s' for n, t in imports.items())} "
         f"(alone); load average now {os.getloadavg()[0]:.1f}",
         flush=True,
@@ -383,6 +402,11 @@ def part_e(pkg, folder: Path, runs: int) -> None:
             f"({searched / inside:.0%} of train's {inside:.1f} s once fastai is imported; {source})",
             flush=True,
         )
+
+
+def _each(values: list[float], spec: str = ".1f") -> str:
+    """Every repeat of a figure, in the order measured: '9.4, 9.8, 9.1'."""
+    return ", ".join(format(v, spec) for v in values)
 
 
 def _command(folder: Path, src: Path, *args: str) -> float:

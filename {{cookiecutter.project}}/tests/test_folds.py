@@ -334,8 +334,8 @@ if KIND == "kaggle":
         capsys.readouterr()
         line = leaderboard.lb(cfg)
         table = capsys.readouterr().out
-        assert run.name in table and row["public_score"][:6] in table
-        assert line.startswith("lb: 1 submissions, 1 with both scores:")
+        assert run.name in table and f"{float(row['public_score']):.4f}" in table, "the score as the table rounds it"
+        assert line.startswith("lb: 1 submission, 1 with both scores:")
         assert (cfg.root / "submissions" / "cv_vs_lb.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     pytest_plugins = ["fake_kaggle"]

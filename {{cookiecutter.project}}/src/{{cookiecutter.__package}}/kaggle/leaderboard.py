@@ -13,7 +13,7 @@ import math
 import statistics
 
 from ..kit import plots
-from ..kit.errors import ProjectError
+from ..kit.errors import ProjectError, counted
 from .submission import CV, LOG, SUBMISSIONS, read_log
 
 PLOT = "cv_vs_lb.png"
@@ -27,14 +27,14 @@ def lb(cfg) -> str:
     print(_table(rows))
     points = [(float(r[CV]), float(r["public_score"]), n) for n, r in enumerate(rows, 1) if _both(r)]
     if not points:
-        return f"lb: {len(rows)} submissions, none with both a CV and a public score yet: nothing to plot"
+        return f"lb: {counted(len(rows), 'submission')}, none with both a CV and a public score yet: nothing to plot"
     path = cfg.root / SUBMISSIONS / PLOT
     plots.cv_vs_lb(path, points, cfg.cv.metric)
     gaps = [public - cv for cv, public, _ in points]
     r = _correlation([p[0] for p in points], [p[1] for p in points])
     agreement = f"correlation {r:.2f}, " if r is not None else ""
     return (
-        f"lb: {len(rows)} submissions, {len(points)} with both scores: {agreement}public - CV "
+        f"lb: {counted(len(rows), 'submission')}, {len(points)} with both scores: {agreement}public - CV "
         f"{sum(gaps) / len(gaps):+.4f} on average -> {SUBMISSIONS}/{PLOT}"
     )
 
