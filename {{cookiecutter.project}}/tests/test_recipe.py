@@ -51,7 +51,7 @@ def test_the_vision_recipe_fits_and_predicts_probabilities(fitted):
 
 @pytest.mark.parametrize("fit_epochs", [vision.AUGMENT_FROM - 1, vision.AUGMENT_FROM])
 def test_batches_are_augmented_only_in_a_fit_long_enough_for_it_to_pay(project, fit_epochs):
-    """Augmentation regularises: a shorter fit underfits, where it only slows learning (bench/RESULTS.md)."""
+    """Augmentation regularises: a shorter fit underfits, where it only slows learning (AUGMENT_FROM says how much)."""
     import torch
 
     module("kit.quiet").fastai_vision()
