@@ -130,7 +130,7 @@ def bake(scratch: Path):
     sys.path.insert(0, str(root / "src"))
     package = tomllib.loads((root / "config.toml").read_text())["project"]["package"]
     names = {"train": "train", "smoke": "smoke", "vision": "recipes.vision", "predict": "kaggle.predict"}
-    names.update({n: f"kit.{n}" for n in ("config", "errors", "gpu", "layouts", "quiet", "runs", "weights")})
+    names.update({n: f"kit.{n}" for n in ("config", "dataset", "errors", "gpu", "layouts", "quiet", "runs", "weights")})
     return types.SimpleNamespace(**{n: importlib.import_module(f"{package}.{m}") for n, m in names.items()}), root
 
 
@@ -255,8 +255,7 @@ def part_b(pkg, cfg, args) -> tuple[list, list]:
     print("(b) timing the training loop on real and synthetic batches ...", flush=True)
     with quiet(args.verbose):
         plan = pkg.gpu.apply(cfg.gpu, quiet=True)
-        images = pkg.layouts.train_images(pkg.layouts.with_detected(cfg))
-        items = list(zip(images.xs, images.labels, strict=True))
+        items = pkg.dataset.for_recipe(pkg.dataset.load(pkg.layouts.with_detected(cfg)))  # as train.py reads them
         dls = pkg.vision.dataloaders(cfg, items, "classification", plan.device, plan.workers)
         learn = pkg.vision.learner(dls, cfg, "classification", pretrained=False)
     model = learn.model.train()
